@@ -1,0 +1,70 @@
+-- mnem.secret: values that must never be shown.
+--
+-- A value marked secret is remembered for the life of the process, and
+-- `redact` replaces every occurrence of it with a fixed mask. The log, the
+-- run record, error messages, reports and dry-run output all pass through
+-- `redact`, so a primitive only has to mark what it reads (a SecureString, a
+-- password, a secret key) and the value can no longer reach any output.
+local M = {}
+
+M.MASK = "********"
+
+local known = {}      -- secret string -> true
+local ordered = {}    -- the same strings, longest first
+
+local function rebuild()
+  ordered = {}
+  for value in pairs(known) do ordered[#ordered + 1] = value end
+  table.sort(ordered, function(a, b) return #a > #b end)
+end
+
+--- Marks VALUE (a string, or a number turned into one) as secret.
+-- Returns VALUE unchanged so a call can wrap an expression. Empty strings
+-- and nil are ignored.
+function M.mark(value)
+  if value == nil then return value end
+  local text = tostring(value)
+  if text ~= "" and not known[text] then
+    known[text] = true
+    rebuild()
+  end
+  return value
+end
+
+--- Returns true when VALUE was marked secret.
+function M.is_secret(value)
+  return value ~= nil and known[tostring(value)] == true
+end
+
+local function escape_pattern(text)
+  return (text:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
+end
+
+--- Returns TEXT with every marked secret replaced by the mask.
+function M.redact(text)
+  if type(text) ~= "string" or #ordered == 0 then return text end
+  for _, value in ipairs(ordered) do
+    if text:find(value, 1, true) then
+      text = text:gsub(escape_pattern(value), M.MASK)
+    end
+  end
+  return text
+end
+
+--- Returns a deep copy of VALUE with every secret string masked.
+-- Keys are masked too. Tables met twice are copied once; cycles are cut.
+function M.redact_value(value, seen)
+  local kind = type(value)
+  if kind == "string" then return M.redact(value) end
+  if kind ~= "table" then return value end
+  seen = seen or {}
+  if seen[value] then return seen[value] end
+  local copy = {}
+  seen[value] = copy
+  for k, v in pairs(value) do
+    copy[M.redact_value(k, seen)] = M.redact_value(v, seen)
+  end
+  return setmetatable(copy, getmetatable(value))
+end
+
+return M
