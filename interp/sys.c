@@ -172,6 +172,22 @@ static int sys_setenv(lua_State *L)
 }
 
 
+/* environ() -> array of "NAME=value" strings of this process */
+static int sys_environ(lua_State *L)
+{
+  extern char **environ;
+  lua_Integer n = 0;
+  char **entry;
+
+  lua_newtable(L);
+  for (entry = environ; entry != NULL && *entry != NULL; entry++) {
+    lua_pushstring(L, *entry);
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
+
 /* getpid() -> integer */
 static int sys_getpid(lua_State *L)
 {
@@ -393,6 +409,7 @@ int luaopen_mnem_sys(lua_State *L)
                                         { "terminal_width",
                                           sys_terminal_width },
                                         { "setenv", sys_setenv },
+                                        { "environ", sys_environ },
                                         { "getpid", sys_getpid },
                                         { "random_bytes", sys_random_bytes },
                                         { "mkdir_p", sys_mkdir_p },
