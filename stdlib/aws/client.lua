@@ -1,0 +1,448 @@
+-- aws.client: AWS clients and the calls they make.
+--
+-- A client holds its settings (region, profile, endpoint, retry mode), a
+-- credentials provider, a retry quota and one kept-alive HTTP session that
+-- all its services share. `client.rds` (any service of aws.model) is a
+-- service object whose fields are the service's operations in boto3 snake
+-- case: `client.rds.describe_db_instances{ DBInstanceIdentifier = "x" }`.
+--
+-- One call: validate the parameters (nothing is sent when they are
+-- invalid) -> dry-run check for writes -> build the request -> resolve the
+-- endpoint -> sign (a fresh signature per attempt) -> send -> parse, with
+-- standard-mode retries (aws.retry) around sign/send/parse, and one
+-- run-record entry per call. Successes return the output table; failures
+-- raise aws.errors values.
+local aws_config = require("aws.config")
+local aws_errors = require("aws.errors")
+local credentials = require("aws.credentials")
+local endpoints = require("aws.endpoints")
+local model = require("aws.model")
+local retry = require("aws.retry")
+local errors = require("mnem.errors")
+local log = require("mnem.log")
+local secret = require("mnem.secret")
+local sys = require("mnem._sys")
+
+local M = {}
+
+M.USER_AGENT = "mnem/0.1.0"
+
+local OPTION_KEYS = {
+  region = "string", profile = "string", endpoint_url = "string", max_attempts = "number",
+  retry_mode = "string", access_key_id = "string", secret_access_key = "string", session_token = "string",
+  timeout = "number", connect_timeout = "number", random = "function",
+}
+
+-- ---- helpers ------------------------------------------------------------
+
+local function edit_distance(a, b)
+  a, b = a:lower(), b:lower()
+  local previous = {}
+  for j = 0, #b do previous[j] = j end
+  for i = 1, #a do
+    local current = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+    end
+    previous = current
+  end
+  return previous[#b]
+end
+
+--- Returns the entry of CANDIDATES closest to NAME by edit distance, or
+-- nil when none is reasonably close.
+function M.closest(name, candidates)
+  local best, best_distance
+  for _, candidate in ipairs(candidates) do
+    local d = edit_distance(name, candidate)
+    if not best_distance or d < best_distance then best, best_distance = candidate, d end
+  end
+  if best and best_distance <= math.max(2, #name // 3) then return best end
+  return nil
+end
+
+local function suggestion(name, candidates)
+  local close = M.closest(name, candidates)
+  return close and (" (did you mean " .. close .. "?)") or ""
+end
+
+local function optional_module(name)
+  local loaded = package.loaded[name]
+  if loaded then return loaded end
+  local ok, module = pcall(require, name)
+  if ok then return module end
+  return nil
+end
+
+local function check_options(options, where)
+  if options == nil then return {} end
+  if type(options) ~= "table" then
+    error(("%s: expected an options table, got %s"):format(where, type(options)), 3)
+  end
+  local names = {}
+  for k in pairs(OPTION_KEYS) do names[#names + 1] = k end
+  table.sort(names)
+  for key, value in pairs(options) do
+    local expected = OPTION_KEYS[key]
+    if not expected then
+      error(("%s: unknown option %s%s"):format(where, tostring(key), suggestion(tostring(key), names)), 3)
+    end
+    if type(value) ~= expected then
+      error(("%s: option %s must be a %s, got %s"):format(where, key, expected, type(value)), 3)
+    end
+  end
+  if options.retry_mode and not retry.default_attempts(options.retry_mode) then
+    error(("%s: option retry_mode must be one of %s, got %q"):format(where, table.concat(retry.modes(), ", "),
+      options.retry_mode), 3)
+  end
+  if options.max_attempts and (math.tointeger(options.max_attempts) or 0) < 1 then
+    error(("%s: option max_attempts must be an integer of at least 1, got %s"):format(where,
+      tostring(options.max_attempts)), 3)
+  end
+  return options
+end
+
+-- Reads are the operations that run even in a dry run.
+local function is_read(operation)
+  return (operation:match("^Describe") or operation:match("^List") or operation:match("^Get")) ~= nil
+end
+M.is_read = is_read
+
+-- ---- secrets in parameters and outputs -----------------------------------
+
+local function mark_input_secrets(value, operation)
+  if type(value) ~= "table" then return end
+  for k, v in pairs(value) do
+    if type(k) == "string" and (k == "SecretString" or k == "SecretBinary" or k:find("Password")) then
+      if type(v) == "string" or type(v) == "number" then secret.mark(v) end
+    end
+    mark_input_secrets(v, operation)
+  end
+  if operation == "PutParameter" and value.Type == "SecureString" then secret.mark(value.Value) end
+end
+
+local function mark_parameter(parameter)
+  if type(parameter) == "table" and parameter.Type == "SecureString" then secret.mark(parameter.Value) end
+end
+
+local function mark_output_secrets(output, operation)
+  if type(output) ~= "table" then return end
+  mark_parameter(output.Parameter)
+  if type(output.Parameters) == "table" then
+    for _, p in ipairs(output.Parameters) do mark_parameter(p) end
+  end
+  if operation == "GetSecretValue" then
+    secret.mark(output.SecretString)
+    secret.mark(output.SecretBinary)
+  end
+  if type(output.Credentials) == "table" then
+    secret.mark(output.Credentials.SecretAccessKey)
+    secret.mark(output.Credentials.SessionToken)
+  end
+end
+
+-- ---- settings ----------------------------------------------------------------
+
+local function env(name)
+  local value = os.getenv(name)
+  if value == "" then return nil end
+  return value
+end
+
+local Client = {}
+
+-- Resolves region, profile, retry settings and the credentials provider
+-- on first use, so making a client never fails.
+local function settings(client)
+  local state = rawget(client, "_state")
+  if state.resolved then return state.resolved end
+  local options = state.options
+  local files = aws_config.load()
+  local profile_name = options.profile or env("AWS_PROFILE") or "default"
+  local profile = aws_config.profile(files, profile_name) or {}
+  local region = options.region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or profile.region
+  if not region then
+    error(aws_errors.client_error("NoRegion", ("no AWS region configured; mnem looked in: the region option,"
+      .. " AWS_REGION, AWS_DEFAULT_REGION, and region in profile %s (%s)"):format(profile_name,
+      files.config_path)), 0)
+  end
+  local mode = options.retry_mode or env("AWS_RETRY_MODE") or profile.retry_mode or "standard"
+  if not retry.default_attempts(mode) then
+    error(aws_errors.client_error("InvalidConfiguration", ("retry mode %q is not one of %s"):format(mode,
+      table.concat(retry.modes(), ", "))), 0)
+  end
+  local attempts = options.max_attempts or env("AWS_MAX_ATTEMPTS") or profile.max_attempts
+  if attempts ~= nil then
+    attempts = math.tointeger(tonumber(attempts))
+    if not attempts or attempts < 1 then
+      error(aws_errors.client_error("InvalidConfiguration", "max_attempts must be an integer of at least 1"), 0)
+    end
+  end
+  local resolved = {
+    files = files, profile_name = profile_name, profile = profile, region = region,
+    policy = retry.new{ mode = mode, max_attempts = attempts, random = options.random },
+  }
+  resolved.provider = credentials.provider{
+    options = options, profile_name = profile_name, files = files,
+    assume_role = function(source, request)
+      return client:_send(client.sts, "AssumeRole", request, source)
+    end,
+  }
+  state.resolved = resolved
+  return resolved
+end
+
+--- Returns the settings the client uses: { region, profile_name,
+-- max_attempts, retry_mode, endpoint = function(service) }. Reads the
+-- shared config files on first use.
+function Client:settings()
+  local s = settings(self)
+  return {
+    region = s.region, profile_name = s.profile_name,
+    max_attempts = s.policy.max_attempts, retry_mode = s.policy.mode,
+  }
+end
+
+--- Returns the endpoint URL for SERVICE (a name or service object) and
+-- where it was configured.
+function Client:endpoint(service)
+  local s = settings(self)
+  local m = type(service) == "table" and service.model or model.load(service)
+  return endpoints.resolve(m, { endpoint_url = rawget(self, "_state").options.endpoint_url, region = s.region,
+                                profile = s.profile, files = s.files })
+end
+
+--- Returns the current credentials { access_key, secret_key,
+-- session_token, expiration, source }. May make network calls.
+function Client:credentials()
+  return settings(self).provider:get()
+end
+
+-- ---- one attempt ------------------------------------------------------------
+
+local function session_of(client)
+  local state = rawget(client, "_state")
+  if not state.session then state.session = require("mnem._curl").session() end
+  return state.session
+end
+
+local function sign(request, url_parts, creds, region, signing_name)
+  local scheme, authority, base_path = table.unpack(url_parts)
+  local path = base_path .. request.path
+  local headers = { { "Host", authority } }
+  for _, h in ipairs(request.headers or {}) do headers[#headers + 1] = { h[1], h[2] } end
+  local signed = require("mnem._sigv4").sign{
+    method = request.method, path = path, query = "", headers = headers, body = request.body or "",
+    access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
+    region = region, service = signing_name, time = sys.now(),
+  }
+  for _, h in ipairs(signed.headers or {}) do headers[#headers + 1] = { h[1], h[2] } end
+  headers[#headers + 1] = { "Authorization", signed.authorization }
+  headers[#headers + 1] = { "User-Agent", M.USER_AGENT }
+  return scheme .. "://" .. authority .. path, headers
+end
+
+-- Returns output, request_id, or nil and an aws.errors value.
+local function attempt(client, svc, operation, request, override)
+  local s = settings(client)
+  local options = rawget(client, "_state").options
+  local creds = override or s.provider:get()
+  local endpoint = client:endpoint(svc)
+  local url, headers = sign(request, { endpoints.split(endpoint) }, creds, s.region, endpoints.signing_name(svc.model))
+  local response, terr = session_of(client):request{
+    method = request.method, url = url, headers = headers, body = request.body,
+    timeout = options.timeout or 60, connect_timeout = options.connect_timeout or 10,
+  }
+  if not response then return nil, aws_errors.from_transport(svc.name, operation, terr) end
+  local codec = require("aws.protocol").for_model(svc.model)
+  if response.status >= 200 and response.status < 300 then
+    local ok, output, request_id = pcall(codec.parse_response, svc.model, operation, response.status,
+      response.headers, response.body)
+    if ok then return output, request_id end
+    return nil, aws_errors.client_error("InvalidResponse", "cannot parse the response: " .. tostring(output),
+      { http_status = response.status, service = svc.name, operation = operation })
+  end
+  local parsed = codec.parse_error(svc.model, response.status, response.headers, response.body)
+  return nil, aws_errors.from_response(svc.name, operation, response.status, parsed)
+end
+
+local function engine_remaining()
+  local engine = package.loaded["mnem.engine"]
+  if type(engine) ~= "table" or type(engine.remaining) ~= "function" then return nil end
+  local remaining = engine.remaining()
+  return type(remaining) == "number" and remaining or nil
+end
+
+--- Sends OPERATION (the AWS name) of service object SVC with PARAMS,
+-- retrying as the client's retry mode says, and returns the output. With
+-- CREDS, signs with those credentials instead of the client's (used for
+-- AssumeRole). Skips validation, dry-run and recording: use the
+-- service's operation functions instead.
+function Client:_send(svc, operation, params, creds)
+  local policy = settings(self).policy
+  local request = require("aws.protocol").for_model(svc.model).build_request(svc.model, operation, params)
+  local last_cost
+  local tries = 0
+  while true do
+    tries = tries + 1
+    local output, err = attempt(self, svc, operation, request, creds)
+    if output then
+      policy:succeeded(last_cost)
+      mark_output_secrets(output, operation)
+      return output
+    end
+    err.attempts = tries
+    local delay, cost = policy:decide(err, tries)
+    local remaining = engine_remaining()
+    if delay and remaining then
+      if remaining <= 0 then delay = nil else delay = math.min(delay, remaining) end
+    end
+    if not delay then
+      if tries > 1 then err.message = ("%s (after %d attempts)"):format(err.message, tries) end
+      error(err, 0)
+    end
+    log.warn(("aws %s.%s failed: %s; retrying in %.2fs (%d attempts left)"):format(svc.name, operation, err.code,
+      delay, policy.max_attempts - tries), { error = tostring(err) })
+    if not sys.sleep(delay) then error(aws_errors.interrupted(svc.name, operation), 0) end
+    last_cost = cost
+  end
+end
+
+-- ---- calls with validation, dry-run and recording ---------------------------
+
+local function call(client, svc, operation, snake, params)
+  if params == nil then params = {} end
+  if type(params) ~= "table" then
+    error(("aws.%s.%s: expected a parameter table, got %s"):format(svc.name, snake, type(params)), 3)
+  end
+  mark_input_secrets(params, operation)
+  require("aws.validate").input(svc.model, operation, params)
+  local dryrun = optional_module("mnem.dryrun")
+  if dryrun and not is_read(operation) and dryrun.active() then
+    return dryrun.would(("aws %s %s"):format(svc.name, operation), secret.redact_value(params))
+  end
+  local started = sys.monotonic()
+  local ok, result = pcall(client._send, client, svc, operation, params)
+  local record = optional_module("mnem.record")
+  if record and type(record.primitive) == "function" then
+    record.primitive{
+      name = ("aws.%s.%s"):format(svc.name, snake), args = secret.redact_value(params),
+      status = ok and "ok" or "error", error = not ok and tostring(result) or nil,
+      duration = sys.monotonic() - started,
+    }
+  end
+  if not ok then error(result, 0) end
+  return result
+end
+
+-- ---- service objects --------------------------------------------------------
+
+local Service = {}
+
+local function unknown_operation(svc, name)
+  local names = {}
+  for _, n in ipairs(svc.model:operation_names()) do names[#names + 1] = model.snake_case(n) end
+  error(("aws.%s: unknown operation %s%s"):format(svc.name, tostring(name), suggestion(tostring(name), names)), 3)
+end
+
+local function operation_function(svc, key, raising)
+  local op = svc.model:operation(key)
+  if not op then unknown_operation(svc, key) end
+  local operation = op.name
+  local snake = model.snake_case(operation)
+  local client = rawget(svc, "client")
+  if raising then
+    return function(params, ...)
+      if params == svc then params = ... end
+      return call(client, svc, operation, snake, params)
+    end
+  end
+  -- The non-raising form returns nil and the error for failures of the
+  -- outside world (mnem.errors values); misuse still raises.
+  return function(params, ...)
+    if params == svc.try then params = ... end
+    local ok, result = pcall(call, client, svc, operation, snake, params)
+    if ok then return result end
+    if errors.is(result) then return nil, result end
+    error(result, 0)
+  end
+end
+
+Service.__index = function(svc, key)
+  if type(key) ~= "string" then return nil end
+  local fn = operation_function(svc, key, true)
+  rawset(svc, key, fn)
+  return fn
+end
+
+local function shift_self(svc, ...)
+  local first = ...
+  if first == svc then return select(2, ...) end
+  return ...
+end
+
+local function new_service(client, name)
+  local canonical = model.canonical_name(name)
+  local svc = { name = canonical, model = model.load(canonical), client = client }
+  svc.try = setmetatable({}, {
+    __index = function(t, key)
+      if type(key) ~= "string" then return nil end
+      local fn = operation_function(svc, key, false)
+      rawset(t, key, fn)
+      return fn
+    end,
+  })
+  --- Waits for waiter NAME (snake case or AWS name) of the service; see
+  -- aws.waiter. Polls over the network until done or timed out.
+  svc.wait = function(...)
+    local waiter_name, params, options = shift_self(svc, ...)
+    return require("aws.waiter").wait(svc, waiter_name, params, options)
+  end
+  --- Returns an iterator over the pages of OPERATION; see aws.paginate.
+  svc.paginate = function(...)
+    local operation, params, options = shift_self(svc, ...)
+    return require("aws.paginate").pages(svc, operation, params, options)
+  end
+  --- Calls every page of OPERATION and returns one result whose result
+  -- lists are the concatenation of all pages' lists; see aws.paginate.
+  svc.get_all = function(...)
+    local operation, params, options = shift_self(svc, ...)
+    return require("aws.paginate").get_all(svc, operation, params, options)
+  end
+  return setmetatable(svc, Service)
+end
+
+Client.__index = function(client, key)
+  local method = Client[key]
+  if method then return method end
+  if type(key) ~= "string" then return nil end
+  local ok, canonical = pcall(model.canonical_name, key)
+  if not ok then
+    error(("aws: unknown service %s%s"):format(key, suggestion(key, model.services())), 2)
+  end
+  local services = rawget(client, "_state").services
+  local svc = services[canonical]
+  if not svc then
+    svc = new_service(client, canonical)
+    services[canonical] = svc
+  end
+  rawset(client, key, svc)
+  return svc
+end
+
+--- Makes a client with OPTIONS: { region, profile, endpoint_url,
+-- max_attempts, retry_mode ("standard", "legacy" or "adaptive"),
+-- access_key_id, secret_access_key, session_token, timeout (seconds per
+-- request, default 60), connect_timeout (default 10) }. Unknown keys raise.
+-- Nothing is read or sent until the first call.
+function M.new(options)
+  options = check_options(options, "aws.client")
+  if options.secret_access_key then secret.mark(options.secret_access_key) end
+  if options.session_token then secret.mark(options.session_token) end
+  local copy = {}
+  for k, v in pairs(options) do copy[k] = v end
+  return setmetatable({ _state = { options = copy, services = {} } }, Client)
+end
+
+return M

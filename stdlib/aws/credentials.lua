@@ -1,0 +1,338 @@
+-- aws.credentials: where a client's AWS credentials come from.
+--
+-- The chain, first match wins (the AWS CLI v2 order, without the providers
+-- mnem does not have):
+--   1. the client's access_key_id / secret_access_key / session_token options;
+--   2. the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+--      AWS_SESSION_TOKEN (skipped when the client's profile option is set,
+--      as the CLI skips them for --profile);
+--   3. the profile (profile option, else AWS_PROFILE, else "default") in the
+--      shared config and credentials files: role_arn with source_profile or
+--      credential_source = Environment (STS AssumeRole through the client),
+--      then static aws_access_key_id / aws_secret_access_key /
+--      aws_session_token, then credential_process;
+--   4. container credentials from AWS_CONTAINER_CREDENTIALS_FULL_URI, which
+--      must be a loopback URL.
+-- The EC2 instance metadata service is never used, and
+-- AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (whose host would be
+-- 169.254.170.2) is rejected with an error. Secret keys and session tokens
+-- are marked secret as soon as they are read. Temporary credentials are
+-- cached until 5 minutes before they expire.
+local cjson = require("cjson")
+local aws_config = require("aws.config")
+local aws_errors = require("aws.errors")
+local secret = require("mnem.secret")
+local sys = require("mnem._sys")
+
+local M = {}
+
+M.REFRESH_MARGIN = 300
+
+local function nonempty(value)
+  if type(value) == "string" and value ~= "" then return value end
+  return nil
+end
+
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+--- Converts an ISO-8601 time ("2030-01-02T03:04:05Z", with optional
+-- fraction and a Z or +hh:mm offset) to epoch seconds, or nil when TEXT is
+-- not one.
+function M.parse_time(text)
+  if type(text) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, rest = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)(.*)$")
+  if not y then return nil end
+  rest = rest:gsub("^%.%d+", "")
+  local offset = 0
+  if rest ~= "Z" and rest ~= "" then
+    local sign, oh, om = rest:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "+" and 1 or -1)
+  end
+  local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) - offset
+end
+
+local function make(access_key, secret_key, session_token, expiration, source)
+  secret.mark(secret_key)
+  secret.mark(session_token)
+  return {
+    access_key = access_key, secret_key = secret_key, session_token = nonempty(session_token),
+    expiration = expiration, source = source,
+  }
+end
+
+local function fail(code, message)
+  error(aws_errors.client_error(code, message), 0)
+end
+
+-- ---- credential_process ----------------------------------------------------
+
+--- Splits COMMAND into words as a POSIX shell would (quotes and
+-- backslashes), without expanding anything.
+function M.split_command(command)
+  local words, word, i, in_word = {}, {}, 1, false
+  while i <= #command do
+    local c = command:sub(i, i)
+    if c == "'" then
+      local close = command:find("'", i + 1, true)
+      if not close then error("credential_process: unterminated single quote in " .. command, 0) end
+      word[#word + 1] = command:sub(i + 1, close - 1)
+      i, in_word = close, true
+    elseif c == '"' then
+      i, in_word = i + 1, true
+      while true do
+        local q = command:sub(i, i)
+        if q == "" then error("credential_process: unterminated double quote in " .. command, 0) end
+        if q == '"' then break end
+        if q == "\\" and command:sub(i + 1, i + 1):match('[\\"$`]') then
+          i = i + 1
+          q = command:sub(i, i)
+        end
+        word[#word + 1] = q
+        i = i + 1
+      end
+    elseif c == "\\" then
+      word[#word + 1] = command:sub(i + 1, i + 1)
+      i, in_word = i + 1, true
+    elseif c:match("%s") then
+      if in_word then words[#words + 1] = table.concat(word) end
+      word, in_word = {}, false
+    else
+      word[#word + 1] = c
+      in_word = true
+    end
+    i = i + 1
+  end
+  if in_word then words[#words + 1] = table.concat(word) end
+  return words
+end
+
+local function shell_quote(word)
+  return "'" .. word:gsub("'", "'\\''") .. "'"
+end
+
+local function from_process(command, profile_name)
+  local words = M.split_command(command)
+  if #words == 0 then fail("InvalidConfiguration", "credential_process of profile " .. profile_name .. " is empty") end
+  local quoted = {}
+  for i, w in ipairs(words) do quoted[i] = shell_quote(w) end
+  -- The words are quoted one by one, so the shell only runs the program
+  -- with these exact arguments, as exec would.
+  local pipe = io.popen("exec " .. table.concat(quoted, " "), "r")
+  local output = pipe:read("a")
+  local ok, how, status = pipe:close()
+  local where = ("credential_process of profile %s (%s)"):format(profile_name, words[1])
+  if not ok then
+    fail("CredentialProcessFailed", ("%s failed: %s %s"):format(where, tostring(how), tostring(status)))
+  end
+  local decoded_ok, data = pcall(cjson.decode, output)
+  if not decoded_ok or type(data) ~= "table" then
+    fail("CredentialProcessFailed", where .. " did not print a JSON object")
+  end
+  if data.Version ~= 1 then
+    fail("CredentialProcessFailed", where .. " printed Version " .. tostring(data.Version) .. ", expected 1")
+  end
+  secret.mark(data.SecretAccessKey)
+  secret.mark(data.SessionToken)
+  if not nonempty(data.AccessKeyId) or not nonempty(data.SecretAccessKey) then
+    fail("CredentialProcessFailed", where .. " printed no AccessKeyId or SecretAccessKey")
+  end
+  local expiration
+  if data.Expiration ~= nil then
+    expiration = M.parse_time(data.Expiration)
+    if not expiration then fail("CredentialProcessFailed", where .. " printed an invalid Expiration") end
+  end
+  return make(data.AccessKeyId, data.SecretAccessKey, data.SessionToken, expiration,
+    "credential_process of profile " .. profile_name)
+end
+
+-- ---- container credentials -------------------------------------------------
+
+local function is_loopback_host(host)
+  host = host:lower()
+  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+local function from_container(full_uri)
+  local host = full_uri:match("^https?://(%[[^%]]+%])") or full_uri:match("^https?://([^/:?#]+)")
+  if not host or not is_loopback_host(host) then
+    fail("InvalidConfiguration", ("AWS_CONTAINER_CREDENTIALS_FULL_URI %s is not a loopback http(s) URL;"
+      .. " mnem only fetches container credentials from 127.0.0.0/8, localhost or [::1]"):format(full_uri))
+  end
+  local headers = { { "Accept", "application/json" } }
+  local token
+  local token_file = nonempty(os.getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"))
+  if token_file then
+    local f = io.open(token_file, "rb")
+    if not f then fail("InvalidConfiguration", "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " .. token_file) end
+    token = f:read("a"):gsub("%s+$", "")
+    f:close()
+  else
+    token = nonempty(os.getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
+  end
+  if token then
+    secret.mark(token)
+    headers[#headers + 1] = { "Authorization", token }
+  end
+  local session = require("mnem._curl").session()
+  local response, terr = session:request{ method = "GET", url = full_uri, headers = headers,
+                                          timeout = 5, connect_timeout = 2 }
+  session:close()
+  if not response then
+    fail("CredentialsFetchFailed", ("container credentials from %s: %s failed: %s"):format(
+      full_uri, tostring(terr.stage), tostring(terr.message)))
+  end
+  if response.status ~= 200 then
+    fail("CredentialsFetchFailed", ("container credentials from %s: HTTP status %d"):format(full_uri, response.status))
+  end
+  local ok, data = pcall(cjson.decode, response.body)
+  if not ok or type(data) ~= "table" or not nonempty(data.AccessKeyId) or not nonempty(data.SecretAccessKey) then
+    fail("CredentialsFetchFailed",
+      "container credentials from " .. full_uri .. ": the response is not a credentials object")
+  end
+  return make(data.AccessKeyId, data.SecretAccessKey, data.Token, M.parse_time(data.Expiration),
+    "container credentials")
+end
+
+-- ---- profiles ---------------------------------------------------------------
+
+local from_profile
+
+local function from_assume_role(state, profile, name, depth)
+  local source
+  if profile.source_profile then
+    local source_settings = aws_config.profile(state.files, profile.source_profile)
+    if not source_settings then
+      fail("ProfileNotFound", ("source_profile %s of profile %s is not in %s or %s"):format(
+        profile.source_profile, name, state.files.config_path, state.files.credentials_path))
+    end
+    -- A source profile's own role_arn is followed only when it has no
+    -- static keys, as the CLI does.
+    if source_settings.aws_access_key_id and profile.source_profile ~= name then
+      source_settings = setmetatable({ role_arn = false }, { __index = source_settings })
+    elseif profile.source_profile == name then
+      source_settings = { aws_access_key_id = profile.aws_access_key_id,
+                          aws_secret_access_key = profile.aws_secret_access_key,
+                          aws_session_token = profile.aws_session_token }
+    end
+    source = from_profile(state, source_settings, profile.source_profile, depth + 1)
+  elseif profile.credential_source == "Environment" then
+    source = M.from_environment()
+    if not source then
+      fail("NoCredentials", "credential_source Environment of profile " .. name .. ": AWS_ACCESS_KEY_ID is not set")
+    end
+  elseif profile.credential_source then
+    fail("InvalidConfiguration", ("credential_source %s of profile %s is not supported by mnem"
+      .. " (only Environment; mnem never uses the instance metadata service)"):format(profile.credential_source, name))
+  else
+    fail("InvalidConfiguration", "profile " .. name .. " has role_arn but neither source_profile nor credential_source")
+  end
+  if not state.assume_role then
+    fail("InvalidConfiguration", "profile " .. name .. " needs STS AssumeRole, which this caller cannot make")
+  end
+  local request = {
+    RoleArn = profile.role_arn,
+    RoleSessionName = profile.role_session_name or ("mnem-session-" .. math.floor(sys.now())),
+    ExternalId = profile.external_id,
+    DurationSeconds = profile.duration_seconds and math.tointeger(tonumber(profile.duration_seconds)),
+  }
+  local result = state.assume_role(source, request, profile)
+  local c = result.Credentials or {}
+  return make(c.AccessKeyId, c.SecretAccessKey, c.SessionToken, M.parse_time(c.Expiration),
+    "AssumeRole " .. profile.role_arn .. " (profile " .. name .. ")")
+end
+
+from_profile = function(state, profile, name, depth)
+  if depth > 8 then
+    fail("InvalidConfiguration", "profile " .. name .. ": the source_profile chain is too long or a loop")
+  end
+  if profile.role_arn then return from_assume_role(state, profile, name, depth) end
+  if nonempty(profile.aws_access_key_id) then
+    if not nonempty(profile.aws_secret_access_key) then
+      fail("InvalidConfiguration", "profile " .. name .. " has aws_access_key_id but no aws_secret_access_key")
+    end
+    return make(profile.aws_access_key_id, profile.aws_secret_access_key, profile.aws_session_token, nil,
+      "profile " .. name)
+  end
+  if nonempty(profile.credential_process) then return from_process(profile.credential_process, name) end
+  return nil
+end
+
+--- Returns credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+-- AWS_SESSION_TOKEN, or nil when the key id is not set. Raises when only
+-- one of the two keys is set.
+function M.from_environment()
+  local id, key = nonempty(os.getenv("AWS_ACCESS_KEY_ID")), nonempty(os.getenv("AWS_SECRET_ACCESS_KEY"))
+  if not id and not key then return nil end
+  if not id or not key then
+    fail("NoCredentials", "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set")
+  end
+  return make(id, key, os.getenv("AWS_SESSION_TOKEN"), nil, "environment")
+end
+
+local function resolve(state)
+  local options = state.options
+  if options.access_key_id or options.secret_access_key then
+    if not (options.access_key_id and options.secret_access_key) then
+      error("aws.client: access_key_id and secret_access_key must be given together", 0)
+    end
+    return make(options.access_key_id, options.secret_access_key, options.session_token, nil, "client options")
+  end
+  if not options.profile then
+    local env = M.from_environment()
+    if env then return env end
+  end
+  local profile_name = state.profile_name
+  local profile = aws_config.profile(state.files, profile_name)
+  if profile then
+    local found = from_profile(state, profile, profile_name, 0)
+    if found then return found end
+  elseif profile_name ~= "default" then
+    fail("ProfileNotFound", ("profile %s is not in %s or %s"):format(profile_name, state.files.config_path,
+      state.files.credentials_path))
+  end
+  local full_uri = nonempty(os.getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+  if full_uri then return from_container(full_uri) end
+  local relative = nonempty(os.getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"))
+  if relative then
+    fail("NoCredentials", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is set, but mnem does not fetch credentials"
+      .. " from the ECS agent address 169.254.170.2; set AWS_CONTAINER_CREDENTIALS_FULL_URI to a loopback URL"
+      .. " or use another credential source")
+  end
+  fail("NoCredentials", ("no AWS credentials found; mnem looked in: the client options, AWS_ACCESS_KEY_ID and"
+    .. " AWS_SECRET_ACCESS_KEY%s, profile %s in %s and %s (keys, role_arn, credential_process),"
+    .. " AWS_CONTAINER_CREDENTIALS_FULL_URI"):format(options.profile and " (skipped for the profile option)" or "",
+    profile_name, state.files.config_path, state.files.credentials_path))
+end
+
+local Provider = {}
+Provider.__index = Provider
+
+--- Makes a credentials provider. SETTINGS: { options = the client's
+-- options, profile_name = the profile in use, files = aws.config.load(),
+-- assume_role = function(source_credentials, AssumeRole params, profile)
+-- returning the AssumeRole output }.
+function M.provider(settings)
+  return setmetatable({ state = settings, cached = nil }, Provider)
+end
+
+--- Returns credentials { access_key, secret_key, session_token,
+-- expiration, source }, resolving the chain on first use and again when
+-- temporary credentials are within 5 minutes of their expiration. May run
+-- a credential_process or make network calls (AssumeRole, container).
+function Provider:get()
+  local c = self.cached
+  if c and (not c.expiration or c.expiration - sys.now() > M.REFRESH_MARGIN) then return c end
+  self.cached = resolve(self.state)
+  return self.cached
+end
+
+return M
