@@ -188,6 +188,14 @@ static int sys_environ(lua_State *L)
 }
 
 
+/* getuid() -> the real user id of this process */
+static int sys_getuid(lua_State *L)
+{
+  lua_pushinteger(L, (lua_Integer)getuid());
+  return 1;
+}
+
+
 /* getpid() -> integer */
 static int sys_getpid(lua_State *L)
 {
@@ -411,6 +419,7 @@ int luaopen_mnem_sys(lua_State *L)
                                         { "setenv", sys_setenv },
                                         { "environ", sys_environ },
                                         { "getpid", sys_getpid },
+                                        { "getuid", sys_getuid },
                                         { "random_bytes", sys_random_bytes },
                                         { "mkdir_p", sys_mkdir_p },
                                         { "list_dir", sys_list_dir },
