@@ -1,0 +1,614 @@
+-- aws.protocol.query: the AWS query protocol (RDS, ELBv2, STS), both sides.
+--
+-- Requests are form-encoded POST bodies ("Action=...&Version=...&A.B=..."),
+-- responses and errors are XML. The client side (build_request,
+-- parse_response, parse_error) is what mnem's AWS client uses; the server
+-- side (parse_request, build_response, build_error) is what the simulator
+-- uses. Request bodies match botocore's byte for byte: parameters in the
+-- order Action, Version, then members in the published model's order, each
+-- key and value encoded like Python's urllib.parse.quote_plus.
+local shape_value = require("aws.shape_value")
+local xml = require("mnem._xml")
+
+local M = {}
+
+-- Shape helpers ------------------------------------------------------------
+
+-- Returns the value of serialization attribute KEY for member reference REF:
+-- the reference's own value, else the target shape's, as botocore merges them.
+local function ref_attr(m, ref, key)
+  if ref[key] ~= nil then return ref[key] end
+  local shape = m.shapes[ref.shape]
+  return shape and shape[key]
+end
+
+-- Returns the XML element / query key name of member NAME with reference REF.
+local function member_key_name(m, ref, name)
+  local shape = m.shapes[ref.shape]
+  if shape.type == "list" and ref_attr(m, ref, "flattened") then
+    local item_name = ref_attr(m, shape.member, "locationName")
+    if item_name then return item_name end
+  end
+  return ref_attr(m, ref, "locationName") or name
+end
+
+local function namespace(m)
+  local ns = m.metadata.xmlNamespace
+  if type(ns) == "table" then ns = ns.uri end
+  return ns
+end
+
+local function header_value(headers, wanted)
+  if type(headers) ~= "table" then return nil end
+  wanted = wanted:lower()
+  for key, value in pairs(headers) do
+    if type(key) == "string" and key:lower() == wanted then return value end
+    if type(value) == "table" and type(value[1]) == "string" and value[1]:lower() == wanted then
+      return value[2]
+    end
+  end
+  return nil
+end
+
+-- Form encoding ------------------------------------------------------------
+
+-- Percent-encodes TEXT like Python's quote_plus: unreserved characters kept,
+-- space as "+", every other byte as %XX.
+local function quote_plus(text)
+  return (text:gsub("[^%w_%.%-~ ]", function(c) return ("%%%02X"):format(c:byte()) end):gsub(" ", "+"))
+end
+
+local function unquote_plus(text)
+  text = text:gsub("+", " ")
+  if text:find("%%%X") or text:find("%%%x?$") then return nil end
+  return (text:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+end
+
+local function format_timestamp(value, format)
+  local seconds, micros = shape_value.parse_timestamp(value)
+  format = (format or "iso8601"):lower()
+  if format == "unixtimestamp" then return tostring(seconds) end
+  return shape_value.format_iso(seconds, micros, 6)
+end
+
+local serialize
+
+local function serialize_structure(m, out, value, shape, prefix)
+  for _, name in ipairs(m:member_names(shape)) do
+    local member_value = value[name]
+    if member_value ~= nil then
+      local ref = shape.members[name]
+      local key = ref_attr(m, ref, "locationName") or name
+      if prefix ~= "" then key = prefix .. "." .. key end
+      serialize(m, out, member_value, ref, key)
+    end
+  end
+end
+
+local function serialize_list(m, out, value, ref, shape, prefix)
+  if #value == 0 then
+    out[#out + 1] = { prefix, "" }
+    return
+  end
+  local list_prefix
+  if ref_attr(m, ref, "flattened") then
+    list_prefix = prefix
+    local item_name = ref_attr(m, shape.member, "locationName")
+    if item_name then list_prefix = prefix:gsub("[^.]*$", item_name, 1) end
+  else
+    list_prefix = prefix .. "." .. (ref_attr(m, shape.member, "locationName") or "member")
+  end
+  for i, element in ipairs(value) do
+    serialize(m, out, element, shape.member, list_prefix .. "." .. i)
+  end
+end
+
+local function serialize_map(m, out, value, ref, shape, prefix)
+  local base = ref_attr(m, ref, "flattened") and prefix or (prefix .. ".entry")
+  local key_name = ref_attr(m, shape.key, "locationName") or "key"
+  local value_name = ref_attr(m, shape.value, "locationName") or "value"
+  local keys = {}
+  for key in pairs(value) do keys[#keys + 1] = key end
+  table.sort(keys)
+  for i, key in ipairs(keys) do
+    serialize(m, out, key, shape.key, ("%s.%d.%s"):format(base, i, key_name))
+    serialize(m, out, value[key], shape.value, ("%s.%d.%s"):format(base, i, value_name))
+  end
+end
+
+-- Appends the {key, text} pairs of VALUE, typed by member reference REF,
+-- to OUT under PREFIX.
+serialize = function(m, out, value, ref, prefix)
+  local shape = m.shapes[ref.shape]
+  local kind = shape.type
+  if kind == "structure" then
+    serialize_structure(m, out, value, shape, prefix)
+  elseif kind == "list" then
+    serialize_list(m, out, value, ref, shape, prefix)
+  elseif kind == "map" then
+    serialize_map(m, out, value, ref, shape, prefix)
+  elseif kind == "boolean" then
+    out[#out + 1] = { prefix, value and "true" or "false" }
+  elseif kind == "timestamp" then
+    out[#out + 1] = { prefix, format_timestamp(value, ref_attr(m, ref, "timestampFormat")) }
+  elseif kind == "blob" then
+    out[#out + 1] = { prefix, shape_value.base64_encode(value) }
+  elseif type(value) == "number" then
+    out[#out + 1] = { prefix, shape_value.format_number(value) }
+  else
+    out[#out + 1] = { prefix, tostring(value) }
+  end
+end
+
+local function find_operation(m, operation)
+  local op = m:operation(operation)
+  if not op then error(("%s: unknown operation %s"):format(m.service, tostring(operation)), 3) end
+  return op
+end
+
+--- Builds the HTTP request for OPERATION (AWS or snake_case name) with
+-- PARAMS (already validated). Returns { method, path, headers = list of
+-- {name, value}, body }.
+function M.build_request(m, operation, params)
+  local op = find_operation(m, operation)
+  local pairs_out = { { "Action", op.name }, { "Version", m.metadata.apiVersion } }
+  if op.input then serialize(m, pairs_out, params or {}, op.input, "") end
+  local parts = {}
+  for i, pair in ipairs(pairs_out) do
+    parts[i] = quote_plus(pair[1]) .. "=" .. quote_plus(pair[2])
+  end
+  return {
+    method = (op.http and op.http.method) or "POST",
+    path = (op.http and op.http.requestUri) or "/",
+    headers = { { "Content-Type", "application/x-www-form-urlencoded; charset=utf-8" } },
+    body = table.concat(parts, "&"),
+  }
+end
+
+-- XML reading --------------------------------------------------------------
+
+local function local_name(node)
+  return (node.name:gsub("^.*:", ""))
+end
+
+local function element_children(node)
+  local children = {}
+  for _, child in ipairs(node) do
+    if type(child) == "table" and child.name then children[#children + 1] = child end
+  end
+  return children
+end
+
+local function child_named(node, name)
+  for _, child in ipairs(element_children(node)) do
+    if local_name(child) == name then return child end
+  end
+  return nil
+end
+
+local function text_of(node)
+  return node and node.text or ""
+end
+
+local function parse_xml(text)
+  if type(xml.parse) ~= "function" then error("aws.protocol.query: mnem._xml.parse is not available", 2) end
+  return xml.parse(text)
+end
+
+local parse_node
+
+local function parse_scalar(kind, text)
+  if kind == "integer" or kind == "long" then
+    return math.tointeger(tonumber(text)) or tonumber(text)
+  elseif kind == "float" or kind == "double" then
+    local number = tonumber(text)
+    return number and number + 0.0
+  elseif kind == "boolean" then
+    return text == "true"
+  elseif kind == "timestamp" then
+    return shape_value.to_iso(text) or text
+  elseif kind == "blob" then
+    return shape_value.base64_decode(text) or text
+  end
+  return text
+end
+
+local function parse_structure(m, shape, node)
+  local by_name = {}
+  for _, child in ipairs(element_children(node)) do
+    local name = local_name(child)
+    by_name[name] = by_name[name] or {}
+    table.insert(by_name[name], child)
+  end
+  local result = {}
+  for name, ref in pairs(shape.members) do
+    local nodes = by_name[member_key_name(m, ref, name)]
+    if nodes then
+      result[name] = parse_node(m, ref, nodes)
+    elseif ref.xmlAttribute and node.attrs then
+      result[name] = node.attrs[ref_attr(m, ref, "locationName") or name]
+    end
+  end
+  return result
+end
+
+local function parse_map(m, ref, shape, nodes)
+  local entries = nodes
+  if not ref_attr(m, ref, "flattened") then entries = element_children(nodes[1]) end
+  local key_name = ref_attr(m, shape.key, "locationName") or "key"
+  local value_name = ref_attr(m, shape.value, "locationName") or "value"
+  local result = {}
+  for _, entry in ipairs(entries) do
+    local key_node, value_node = child_named(entry, key_name), child_named(entry, value_name)
+    if key_node then
+      result[parse_node(m, shape.key, { key_node })] = value_node and parse_node(m, shape.value, { value_node })
+    end
+  end
+  return result
+end
+
+-- Converts the XML elements NODES (all the siblings that carry one member)
+-- to a Lua value typed by member reference REF.
+parse_node = function(m, ref, nodes)
+  local shape = m.shapes[ref.shape]
+  local kind = shape.type
+  if kind == "list" then
+    local items = nodes
+    if not ref_attr(m, ref, "flattened") then items = element_children(nodes[1]) end
+    local result = {}
+    for i, item in ipairs(items) do result[i] = parse_node(m, shape.member, { item }) end
+    return result
+  elseif kind == "map" then
+    return parse_map(m, ref, shape, nodes)
+  elseif kind == "structure" then
+    return parse_structure(m, shape, nodes[1])
+  end
+  return parse_scalar(kind, text_of(nodes[1]))
+end
+
+local function response_request_id(root)
+  local metadata = child_named(root, "ResponseMetadata")
+  local id = metadata and child_named(metadata, "RequestId")
+  id = id or child_named(root, "RequestId") or child_named(root, "RequestID")
+  return id and id.text
+end
+
+--- Parses the XML BODY of a successful response to OPERATION. Returns the
+-- output table typed by the output shape and the request id (or nil).
+-- Raises a string error when BODY is not the XML this operation returns.
+function M.parse_response(m, operation, _, headers, body)
+  local op = find_operation(m, operation)
+  if not op.output and (body == nil or body == "") then
+    return {}, header_value(headers, "x-amzn-RequestId")
+  end
+  local ok, root = pcall(parse_xml, body or "")
+  if not ok or type(root) ~= "table" then
+    error(("%s.%s: invalid XML response: %s"):format(m.service, op.name, tostring(root)), 2)
+  end
+  local request_id = response_request_id(root) or header_value(headers, "x-amzn-RequestId")
+  if not op.output then return {}, request_id end
+  local node = root
+  if op.output.resultWrapper then
+    node = child_named(root, op.output.resultWrapper)
+    if not node then return {}, request_id end
+  end
+  return parse_structure(m, m.shapes[op.output.shape], node), request_id
+end
+
+-- Errors -------------------------------------------------------------------
+
+-- Returns a short single-line excerpt of BODY without tags or control bytes.
+local function excerpt(body)
+  local text = tostring(body or ""):gsub("<[^>]*>", " "):gsub("[%c%s]+", " "):gsub("^ ", ""):gsub(" $", "")
+  text = text:gsub("[\128-\255]", "?")
+  if #text > 160 then text = text:sub(1, 157) .. "..." end
+  return text
+end
+
+local function find_descendant(node, name)
+  for _, child in ipairs(element_children(node)) do
+    if local_name(child) == name then return child end
+    local found = find_descendant(child, name)
+    if found then return found end
+  end
+  return nil
+end
+
+--- Parses an error response. Returns { code, message, request_id,
+-- sender_fault }; never raises, even for an empty, HTML or truncated BODY.
+function M.parse_error(_, status, headers, body)
+  local header_id = header_value(headers, "x-amzn-RequestId") or header_value(headers, "x-amz-request-id")
+  local ok, root = pcall(parse_xml, body or "")
+  local err = ok and type(root) == "table" and (local_name(root) == "Error" and root or find_descendant(root, "Error"))
+  local code = err and child_named(err, "Code")
+  if code and code.text and code.text ~= "" then
+    local message = child_named(err, "Message")
+    local fault = child_named(err, "Type")
+    local sender_fault
+    if fault and fault.text == "Sender" then sender_fault = true end
+    if fault and fault.text == "Receiver" then sender_fault = false end
+    local id = find_descendant(root, "RequestId") or find_descendant(root, "RequestID")
+    return {
+      code = code.text,
+      message = message and message.text or "",
+      request_id = (id and id.text) or header_id,
+      sender_fault = sender_fault,
+    }
+  end
+  local shown = excerpt(body)
+  return {
+    code = math.type(status) and status >= 400 and ("HTTP " .. status) or "UnknownError",
+    message = ("HTTP %s with %s"):format(tostring(status), shown == "" and "an empty body"
+      or ("an unrecognized body: " .. shown)),
+    request_id = header_id,
+  }
+end
+
+-- Server side: requests ----------------------------------------------------
+
+local function malformed(code, message)
+  error({ code = code, message = message, status = 400 }, 0)
+end
+
+-- Splits a form body into a tree: each node is { value = text or nil,
+-- children = { [segment] = node } } keyed by the dot-separated key parts.
+local function form_tree(body)
+  local root, fields = { children = {} }, {}
+  for part in (body or ""):gmatch("[^&]+") do
+    local raw_key, raw_value = part:match("^([^=]*)=?(.*)$")
+    local key, value = unquote_plus(raw_key), unquote_plus(raw_value)
+    if not key or not value then malformed("MalformedQueryString", "invalid percent-encoding in " .. excerpt(part)) end
+    fields[key] = value
+    local node = root
+    for segment in key:gmatch("[^.]+") do
+      node.children[segment] = node.children[segment] or { children = {} }
+      node = node.children[segment]
+    end
+    node.value = value
+  end
+  return root, fields
+end
+
+local read_form
+
+local function numbered(node)
+  local items = {}
+  for segment, child in pairs(node.children) do
+    local index = tonumber(segment)
+    if math.type(index) == "integer" and index >= 1 then items[#items + 1] = { index, child } end
+  end
+  table.sort(items, function(a, b) return a[1] < b[1] end)
+  return items
+end
+
+local function invalid_value(text, path, expected)
+  malformed("ValidationError", ("invalid value %q for %s: expected %s"):format(text, path, expected))
+end
+
+local function read_scalar(kind, text, path)
+  if kind == "integer" or kind == "long" then
+    local number = math.tointeger(tonumber(text))
+    if not number then invalid_value(text, path, "an integer") end
+    return number
+  elseif kind == "float" or kind == "double" then
+    local number = tonumber(text)
+    if not number then invalid_value(text, path, "a number") end
+    return number + 0.0
+  elseif kind == "boolean" then
+    if text ~= "true" and text ~= "false" then invalid_value(text, path, "true or false") end
+    return text == "true"
+  elseif kind == "timestamp" then
+    local iso = shape_value.to_iso(text)
+    if not iso then invalid_value(text, path, "an ISO-8601 timestamp") end
+    return iso
+  elseif kind == "blob" then
+    local data = shape_value.base64_decode(text)
+    if not data then invalid_value(text, path, "base64 data") end
+    return data
+  end
+  return text
+end
+
+local function read_list(m, ref, shape, parent, name, path)
+  local node
+  local flattened = ref_attr(m, ref, "flattened")
+  if flattened then
+    node = parent.children[member_key_name(m, ref, name)] or parent.children[name]
+  else
+    node = parent.children[ref_attr(m, ref, "locationName") or name]
+  end
+  if not node then return nil end
+  if not flattened then
+    node = node.children[ref_attr(m, shape.member, "locationName") or "member"] or node.children.member
+    if not node then return {} end
+  end
+  local result = {}
+  for i, item in ipairs(numbered(node)) do
+    result[i] = read_form(m, shape.member, item[2], ("%s[%d]"):format(path, i))
+  end
+  return result
+end
+
+local function read_map(m, ref, shape, node, path)
+  if not ref_attr(m, ref, "flattened") then node = node.children.entry or { children = {} } end
+  local key_name = ref_attr(m, shape.key, "locationName") or "key"
+  local value_name = ref_attr(m, shape.value, "locationName") or "value"
+  local result = {}
+  for _, item in ipairs(numbered(node)) do
+    local key_node, value_node = item[2].children[key_name], item[2].children[value_name]
+    if key_node then
+      local key = read_form(m, shape.key, key_node, path)
+      result[key] = value_node and read_form(m, shape.value, value_node, path .. "." .. tostring(key))
+    end
+  end
+  return result
+end
+
+local function read_structure(m, shape, node, path)
+  local result = {}
+  for name, ref in pairs(shape.members) do
+    local member_shape = m.shapes[ref.shape]
+    local member_path = path == "" and name or (path .. "." .. name)
+    if member_shape.type == "list" then
+      result[name] = read_list(m, ref, member_shape, node, name, member_path)
+    else
+      local child = node.children[ref_attr(m, ref, "locationName") or name]
+      if child then result[name] = read_form(m, ref, child, member_path) end
+    end
+  end
+  return result
+end
+
+-- Converts form tree NODE to a Lua value typed by member reference REF.
+read_form = function(m, ref, node, path)
+  local shape = m.shapes[ref.shape]
+  if shape.type == "structure" then return read_structure(m, shape, node, path) end
+  if shape.type == "map" then return read_map(m, ref, shape, node, path) end
+  if shape.type == "list" then
+    local holder = { children = { item = node } }
+    return read_list(m, { shape = ref.shape }, shape, holder, "item", path) or {}
+  end
+  return read_scalar(shape.type, node.value or "", path)
+end
+
+--- Parses a query request (server side). Returns the AWS operation name
+-- and the params table typed by the input shape. Raises a table
+-- { code, message, status = 400 } for a malformed request.
+function M.parse_request(m, _, body)
+  if type(body) ~= "string" then malformed("MissingAction", "the request has no body") end
+  local tree, fields = form_tree(body)
+  local action = fields.Action
+  if not action or action == "" then malformed("MissingAction", "the request must contain the parameter Action") end
+  local op = m.operations[action]
+  if not op then
+    malformed("InvalidAction", ("the action %s is not valid for this web service"):format(action))
+  end
+  if not op.input then return op.name, {} end
+  return op.name, read_structure(m, m.shapes[op.input.shape], tree, "")
+end
+
+-- Server side: responses ---------------------------------------------------
+
+local function escape(text)
+  if type(xml.escape) == "function" then return xml.escape(text) end
+  return (text:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
+                                 ["'"] = "&apos;" }))
+end
+
+local write_node
+
+local function scalar_text(m, ref, kind, value)
+  if kind == "boolean" then return value and "true" or "false" end
+  if kind == "timestamp" then
+    local format = ref_attr(m, ref, "timestampFormat")
+    if format and format:lower() == "unixtimestamp" then return tostring(shape_value.to_epoch(value)) end
+    return shape_value.to_iso(value) or tostring(value)
+  end
+  if kind == "blob" then return shape_value.base64_encode(value) end
+  if type(value) == "number" then
+    if (kind == "integer" or kind == "long") and math.tointeger(value) then return tostring(math.tointeger(value)) end
+    return shape_value.format_number(value)
+  end
+  return tostring(value)
+end
+
+local function write_members(m, out, shape, value)
+  for _, name in ipairs(m:member_names(shape)) do
+    local member_value = value[name]
+    if member_value ~= nil then write_node(m, out, shape.members[name], member_value, name) end
+  end
+end
+
+-- Appends the XML of VALUE, typed by member reference REF and named by
+-- member NAME, to the string list OUT.
+write_node = function(m, out, ref, value, name)
+  local shape = m.shapes[ref.shape]
+  local kind = shape.type
+  local tag = ref_attr(m, ref, "locationName") or name
+  local flattened = ref_attr(m, ref, "flattened")
+  if kind == "list" then
+    local item_tag = ref_attr(m, shape.member, "locationName") or "member"
+    if flattened then
+      for _, item in ipairs(value) do write_node(m, out, shape.member, item, member_key_name(m, ref, name)) end
+      return
+    end
+    out[#out + 1] = "<" .. tag .. ">"
+    for _, item in ipairs(value) do write_node(m, out, shape.member, item, item_tag) end
+    out[#out + 1] = "</" .. tag .. ">"
+  elseif kind == "map" then
+    local key_name = ref_attr(m, shape.key, "locationName") or "key"
+    local value_name = ref_attr(m, shape.value, "locationName") or "value"
+    local keys = {}
+    for key in pairs(value) do keys[#keys + 1] = key end
+    table.sort(keys)
+    if not flattened then out[#out + 1] = "<" .. tag .. ">" end
+    for _, key in ipairs(keys) do
+      out[#out + 1] = flattened and ("<" .. tag .. ">") or "<entry>"
+      write_node(m, out, shape.key, key, key_name)
+      write_node(m, out, shape.value, value[key], value_name)
+      out[#out + 1] = flattened and ("</" .. tag .. ">") or "</entry>"
+    end
+    if not flattened then out[#out + 1] = "</" .. tag .. ">" end
+  elseif kind == "structure" then
+    out[#out + 1] = "<" .. tag .. ">"
+    write_members(m, out, shape, value)
+    out[#out + 1] = "</" .. tag .. ">"
+  else
+    out[#out + 1] = ("<%s>%s</%s>"):format(tag, escape(scalar_text(m, ref, kind, value)), tag)
+  end
+end
+
+local function xml_headers(request_id)
+  return { { "Content-Type", "text/xml" }, { "x-amzn-RequestId", request_id } }
+end
+
+--- Builds the successful response to OPERATION with OUTPUT (timestamps as
+-- ISO-8601 text or epoch seconds). Returns status, headers (list of
+-- {name, value}) and the XML body.
+function M.build_response(m, operation, output, request_id)
+  local op = find_operation(m, operation)
+  request_id = request_id or ""
+  local root = op.name .. "Response"
+  local out = { ('<%s xmlns="%s">'):format(root, escape(namespace(m) or "")) }
+  if op.output then
+    local shape = m.shapes[op.output.shape]
+    local wrapper = op.output.resultWrapper
+    if wrapper then out[#out + 1] = "<" .. wrapper .. ">" end
+    write_members(m, out, shape, output or {})
+    if wrapper then out[#out + 1] = "</" .. wrapper .. ">" end
+  end
+  out[#out + 1] = ("<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%s>"):format(
+    escape(request_id), root)
+  return 200, xml_headers(request_id), table.concat(out)
+end
+
+-- Returns the error shape the code names (by shape name or error.code).
+local function error_shape(m, code)
+  local shape = m.shapes[code]
+  if shape and shape.exception then return shape end
+  for _, candidate in pairs(m.shapes) do
+    if candidate.exception and candidate.error and candidate.error.code == code then return candidate end
+  end
+  return nil
+end
+
+--- Builds an error response in the query protocol's ErrorResponse
+-- envelope. CODE may be the wire code or the model's error shape name;
+-- STATUS and SENDER_FAULT default to the error shape's, else 400 and
+-- whether the status is below 500.
+function M.build_error(m, code, message, status, request_id, sender_fault)
+  local shape = error_shape(m, code)
+  local info = shape and shape.error or {}
+  code = info.code or code
+  status = status or info.httpStatusCode or 400
+  if sender_fault == nil then
+    if info.senderFault ~= nil then sender_fault = info.senderFault else sender_fault = status < 500 end
+  end
+  request_id = request_id or ""
+  local body = ('<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error>'
+    .. '<RequestId>%s</RequestId></ErrorResponse>'):format(escape(namespace(m) or ""),
+    sender_fault and "Sender" or "Receiver", escape(code), escape(message or ""), escape(request_id))
+  return status, xml_headers(request_id), body
+end
+
+return M
