@@ -1,0 +1,45 @@
+-- mnem check PLAYBOOK: load and validate a playbook without running it.
+local cli = require("mnem.cli")
+local playbook = require("mnem.playbook")
+
+local M = {}
+
+M.summary = "validate a playbook without running any step"
+M.usage = [[
+usage: mnem check PLAYBOOK... [--var NAME=VALUE]...
+
+Loads each PLAYBOOK and validates it: Lua syntax, step and group fields,
+retry policies, durations, variable definitions and unique names. Errors
+name the file and line. With --var, also checks those values against the
+variables' types. No step runs.
+
+exit status: 0 all valid, 2 a playbook is invalid.]]
+
+--- Checks the playbooks in ARGS and returns the exit status.
+function M.main(args)
+  local options, positional = cli.parse_args(args, { ["--var"] = "list" }, "check")
+  if #positional == 0 then
+    error(cli.usage_error("mnem check: missing PLAYBOOK; usage: mnem check PLAYBOOK..."), 0)
+  end
+  local status = cli.EXIT.ok
+  for _, path in ipairs(positional) do
+    local ok, pb = pcall(playbook.load, path)
+    local var_ok, var_error = true, nil
+    if ok and options.var then var_ok, var_error = pcall(playbook.resolve_vars, pb, options.var) end
+    if not ok then
+      io.stderr:write("mnem check: ", tostring(pb), "\n")
+      status = cli.EXIT.usage
+    elseif not var_ok then
+      io.stderr:write("mnem check: ", path, ": ", tostring(var_error), "\n")
+      status = cli.EXIT.usage
+    else
+      local steps = 0
+      playbook.walk(pb, function(node) if node.kind == "step" then steps = steps + 1 end end)
+      io.stdout:write(("%s: ok: playbook %q, %d step%s, %d variable%s\n"):format(path, pb.name, steps,
+        steps == 1 and "" or "s", #pb.var_order, #pb.var_order == 1 and "" or "s"))
+    end
+  end
+  return status
+end
+
+return M

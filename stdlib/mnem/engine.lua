@@ -1,0 +1,517 @@
+-- mnem.engine: runs a loaded playbook's steps.
+--
+-- Steps run in order, each with its guard (already_done), retry policy and
+-- timeout. Timeouts, the run deadline and SIGINT/SIGTERM are enforced at
+-- safe points: a count hook checks the monotonic clock and the signal flag
+-- every few thousand Lua instructions, and primitives that block in C ask
+-- `remaining()` to cap their own waits. On failure the rollback hooks of the
+-- completed steps run in reverse order, then the `always` steps. On an
+-- interrupt the rollbacks are skipped unless options.rollback_on_interrupt,
+-- the `always` steps still run, and the run ends with exit status 130.
+-- Everything is written to the run record (mnem.record).
+local dryrun = require("mnem.dryrun")
+local duration = require("mnem.duration")
+local errors = require("mnem.errors")
+local log = require("mnem.log")
+local record = require("mnem.record")
+local retry = require("mnem.retry")
+local secret = require("mnem.secret")
+local sys = require("mnem._sys")
+
+local M = {}
+
+M.EXIT = { ok = 0, failed = 1, interrupted = 130 }
+
+-- Instructions between two checks of the clock and the signal flag.
+local HOOK_COUNT = 1000
+
+local current = nil   -- the run in progress: { deadline, deadline_what, ... }
+
+local CHANGE_ACTIONS = { created = true, modified = true, deleted = true, written = true }
+
+--- Returns the seconds left before the current step's or the run's
+-- deadline, whichever comes first, or nil when no deadline applies.
+function M.remaining()
+  if not current or not current.deadline then return nil end
+  return math.max(0, current.deadline - sys.monotonic())
+end
+
+local function interrupted_error()
+  local name = sys.signal() or "a signal"
+  return errors.new{ kind = "interrupted", code = "Interrupted", signal = name,
+                     message = "interrupted by " .. name }
+end
+
+local function timeout_error()
+  return errors.new{ kind = "timeout", code = "Timeout", message = current.deadline_what }
+end
+
+-- The safe-point check run by the hook, by sleep and between retries.
+local function check_point()
+  if sys.signal() then error(interrupted_error(), 0) end
+  if current and current.deadline and sys.monotonic() > current.deadline then
+    error(timeout_error(), 0)
+  end
+end
+
+--- Sleeps SECONDS (a number or a duration text) but raises a timeout error
+-- when the deadline comes first and an interrupted error on SIGINT/SIGTERM.
+-- Playbooks see it as the global `sleep`.
+function M.sleep(seconds)
+  seconds = duration.parse(seconds, "sleep")
+  local left = M.remaining()
+  if left and left < seconds then
+    if not sys.sleep(left) then error(interrupted_error(), 2) end
+    check_point()
+    error(timeout_error(), 2)
+  end
+  if not sys.sleep(seconds) then error(interrupted_error(), 2) end
+end
+
+-- Returns the one-line text of ERR: a string error loses its traceback,
+-- which stays in the run record.
+local function error_text(err)
+  if type(err) == "string" then return secret.redact((err:gsub("\nstack traceback:.*$", ""))) end
+  return tostring(err)
+end
+
+local function message_handler(err)
+  if type(err) == "string" then return debug.traceback(err, 2) end
+  return err
+end
+
+-- Calls FN(...) with the safe-point hook until DEADLINE (a monotonic time
+-- or nil) and returns pcall's results. WHAT names the deadline in the
+-- timeout error.
+local function guarded_call(deadline, what, fn, ...)
+  local saved_deadline, saved_what = current.deadline, current.deadline_what
+  current.deadline, current.deadline_what = deadline, what
+  debug.sethook(check_point, "", HOOK_COUNT)
+  local results = table.pack(xpcall(fn, message_handler, ...))
+  debug.sethook()
+  current.deadline, current.deadline_what = saved_deadline, saved_what
+  return table.unpack(results, 1, results.n)
+end
+
+-- Returns the earlier of the parent deadline and now + TIMEOUT, and the
+-- text a timeout error at that deadline shows.
+local function effective_deadline(parent, parent_what, timeout, what)
+  if timeout then
+    local own = sys.monotonic() + timeout
+    if not parent or own < parent then
+      return own, ("%s timed out after %s (its timeout)"):format(what, duration.format(timeout))
+    end
+  end
+  return parent, parent_what
+end
+
+local function is_interrupt(err)
+  return (errors.is(err) and err.kind == "interrupted") or sys.signal() ~= nil
+end
+
+local function make_ctx(run, node, attempt)
+  local ctx = { vars = run.pb.values, outputs = run.outputs, step = node.name, dry_run = dryrun.active(),
+                attempt = attempt, log = log, run_id = run.rec.id, remaining = M.remaining }
+  function ctx.change(change)
+    if type(change) ~= "table" then error("ctx.change: expected a table { action =, resource =, id = }", 2) end
+    if not CHANGE_ACTIONS[change.action] then
+      error(("ctx.change: action must be created, modified, deleted or written, got %s"):format(
+        tostring(change.action)), 2)
+    end
+    if type(change.resource) ~= "string" then
+      error("ctx.change: resource must be a string such as \"rds:db-instance\"", 2)
+    end
+    for key in pairs(change) do
+      if key ~= "action" and key ~= "resource" and key ~= "id" and key ~= "details" then
+        error(("ctx.change: unknown field %q; fields are action, resource, id, details"):format(tostring(key)), 2)
+      end
+    end
+    local entry = { step = node.name, action = change.action, resource = change.resource, id = change.id,
+                    details = change.details, dry_run = dryrun.active() or nil }
+    run.changes[#run.changes + 1] = entry
+    run.rec:event("change", entry)
+    log.info(("%s%s %s %s"):format(dryrun.active() and "(dry run) " or "", change.action, change.resource,
+      change.id and tostring(change.id) or ""))
+  end
+  function ctx.problem(problem)
+    if type(problem) ~= "table" or type(problem.summary) ~= "string" then
+      error("ctx.problem: expected { summary = \"...\", resolution = \"...\" }", 2)
+    end
+    for key in pairs(problem) do
+      if key ~= "summary" and key ~= "resolution" then
+        error(("ctx.problem: unknown field %q; fields are summary, resolution"):format(tostring(key)), 2)
+      end
+    end
+    local entry = { step = node.name, summary = problem.summary, resolution = problem.resolution }
+    run.problems[#run.problems + 1] = entry
+    run.rec:event("problem", entry)
+    log.warn("problem: " .. problem.summary .. (problem.resolution and ("; resolved: " .. problem.resolution) or ""))
+  end
+  function ctx.warn(message)
+    run.rec:event("warning", { step = node.name, message = tostring(message) })
+    log.warn(tostring(message))
+  end
+  function ctx.follow_up(text)
+    if type(text) ~= "string" then error("ctx.follow_up: expected a string, got a " .. type(text), 2) end
+    run.follow_up[#run.follow_up + 1] = text
+    run.rec:event("follow_up", { step = node.name, text = text })
+  end
+  return ctx
+end
+
+local function tags_match(run, node)
+  if not run.tags then return true end
+  for _, tag in ipairs(node.tags) do
+    if run.tags[tag] then return true end
+  end
+  return false
+end
+
+-- Records and logs a retry; sleeps its delay. Returns nil on success, or
+-- an error (timeout or interrupt) that ends the retrying.
+local function wait_before_retry(run, node, err, retrier, count, attempt, deadline, deadline_what)
+  local delay, base = retry.delay(retrier, count)
+  local left = retrier.max_attempts - attempt
+  log.warn(("%s %q failed (attempt %d): %s; retrying in %s, %d attempt%s left"):format(node.kind, node.name, attempt,
+    error_text(err), duration.format(delay), left, left == 1 and "" or "s"))
+  run.rec:event("retry", { step = node.name, kind = node.kind, attempt = attempt, error = err, delay = delay,
+                           base_delay = base, attempts_left = left })
+  run.rec:sync()
+  if deadline and sys.monotonic() + delay > deadline then
+    return errors.new{ kind = "timeout", code = "Timeout", last_error = error_text(err),
+      message = ("%s; the retry in %s would pass it (last error: %s)"):format(deadline_what, duration.format(delay),
+        error_text(err)) }
+  end
+  if not sys.sleep(delay) then return interrupted_error() end
+  return nil
+end
+
+-- Decides what happens after attempt ATTEMPT of NODE failed with ERR.
+-- Returns "retry" or "fail", plus the error to report.
+local function after_failure(run, node, policy, err, attempt, counts, deadline, deadline_what)
+  -- Past this node's own deadline (or an enclosing one) nothing can be
+  -- retried; a timeout of a step inside a group may still be retried by
+  -- the group.
+  if is_interrupt(err) or (deadline and sys.monotonic() >= deadline) then
+    return "fail", err
+  end
+  local retrier = retry.find(policy, err)
+  if not retrier or attempt >= retrier.max_attempts then return "fail", err end
+  counts[retrier] = (counts[retrier] or 0) + 1
+  local stop = wait_before_retry(run, node, err, retrier, counts[retrier], attempt, deadline, deadline_what)
+  if stop then return "fail", stop end
+  return "retry"
+end
+
+local run_node
+
+-- Returns true when NODE should not run, after recording why.
+local function skip_node(run, node, ctx, deadline, what)
+  if not tags_match(run, node) and not node.always then
+    run.rec:event("step_skip", { step = node.name, kind = node.kind, reason = "tags" })
+    log.info(("skipped %s %q: no matching tag"):format(node.kind, node.name))
+    return true, true
+  end
+  if node.when then
+    local ok, result = guarded_call(deadline, what, node.when, ctx)
+    if not ok then return false, false, result end
+    if not result then
+      run.rec:event("step_skip", { step = node.name, kind = node.kind, reason = "condition" })
+      log.info(("skipped %s %q: its when condition is false"):format(node.kind, node.name))
+      return true, true
+    end
+  end
+  return false, true
+end
+
+local function finish_would_run(run, node, depends_on, started)
+  run.outputs[node.name] = dryrun.unknown(node.name)
+  run.would_run[#run.would_run + 1] = { step = node.name, depends_on = depends_on }
+  run.rec:event("step_finish", { step = node.name, kind = node.kind, status = "would_run", depends_on = depends_on,
+                                 duration = sys.monotonic() - started })
+  log.info(("would run, depends on %s"):format(depends_on))
+  return true
+end
+
+local function run_step(run, node, parent_deadline, parent_what)
+  local started = sys.monotonic()
+  local deadline, what = effective_deadline(parent_deadline, parent_what, node.timeout, ("step %q"):format(node.name))
+  log.set_context("step", node.name)
+  dryrun.set_step(node.name)
+  local ctx = make_ctx(run, node, 1)
+  local skipped, fine, skip_error = skip_node(run, node, ctx, deadline, what)
+  if skipped then return true end
+  run.rec:event("step_start", { step = node.name, kind = "step", description = node.description,
+                                always = node.always or nil })
+  log.info("starting" .. (node.description and (": " .. node.description) or ""))
+  local err = skip_error
+  if fine and node.already_done then
+    local ok, result = guarded_call(deadline, what, node.already_done, ctx)
+    if ok and result then
+      local outputs = type(result) == "table" and result or {}
+      run.outputs[node.name] = outputs
+      run.rec:event("step_skip", { step = node.name, kind = "step", reason = "already_done", outputs = outputs })
+      run.rec:sync()
+      log.info("already in place, skipped")
+      run.skipped[#run.skipped + 1] = node.name
+      return true
+    elseif not ok then
+      fine, err = false, result
+    end
+  end
+  local policy = node.retry or run.pb.retry
+  local counts, attempt = {}, 0
+  while fine do
+    attempt = attempt + 1
+    ctx.attempt = attempt
+    run.rec:event("attempt", { step = node.name, attempt = attempt })
+    local ok, result = guarded_call(deadline, what, node.run, ctx)
+    if ok and result ~= nil and type(result) ~= "table" then
+      ok, result = false, ("step %q: run returned a %s; return a table of outputs or nothing"):format(node.name,
+        type(result))
+    end
+    if ok then
+      run.outputs[node.name] = result
+      if node.rollback then run.completed[#run.completed + 1] = { node = node, outputs = result } end
+      run.rec:event("step_finish", { step = node.name, kind = "step", status = "ok", attempts = attempt,
+                                     outputs = result, duration = sys.monotonic() - started })
+      run.rec:sync()
+      log.info(("done in %s"):format(duration.format(sys.monotonic() - started)))
+      return true
+    end
+    local depends_on = dryrun.depends_on(result)
+    if depends_on then return finish_would_run(run, node, depends_on, started) end
+    run.rec:event("step_error", { step = node.name, attempt = attempt, error = result })
+    local decision, final = after_failure(run, node, policy, result, attempt, counts, deadline, what)
+    if decision ~= "retry" then fine, err = false, final end
+  end
+  local depends_on = dryrun.depends_on(err)
+  if depends_on then return finish_would_run(run, node, depends_on, started) end
+  local status = is_interrupt(err) and "interrupted" or "failed"
+  run.rec:event("step_finish", { step = node.name, kind = "step", status = status, attempts = attempt,
+                                 error = err, duration = sys.monotonic() - started })
+  run.rec:sync()
+  return false, err, node.name
+end
+
+local function run_group(run, node, parent_deadline, parent_what)
+  local started = sys.monotonic()
+  local deadline, what = effective_deadline(parent_deadline, parent_what, node.timeout, ("group %q"):format(node.name))
+  log.set_context("step", node.name)
+  local ctx = make_ctx(run, node, 1)
+  local skipped, fine, err = skip_node(run, node, ctx, deadline, what)
+  if skipped then return true end
+  run.rec:event("step_start", { step = node.name, kind = "group", description = node.description })
+  local counts, attempt, failed_step = {}, 0, node.name
+  while fine do
+    attempt = attempt + 1
+    local mark = #run.completed
+    run.rec:event("attempt", { step = node.name, kind = "group", attempt = attempt })
+    local ok, step_error, step_name = true, nil, nil
+    for _, child in ipairs(node.steps) do
+      ok, step_error, step_name = run_node(run, child, deadline, what)
+      if not ok then break end
+    end
+    log.set_context("step", node.name)
+    if ok then
+      run.rec:event("step_finish", { step = node.name, kind = "group", status = "ok", attempts = attempt,
+                                     duration = sys.monotonic() - started })
+      run.rec:sync()
+      return true
+    end
+    local decision, final = after_failure(run, node, node.retry, step_error, attempt, counts, deadline, what)
+    if decision == "retry" then
+      -- The group runs again from its first step, so the steps completed in
+      -- this attempt will complete again: keep only their later completion.
+      for i = #run.completed, mark + 1, -1 do run.completed[i] = nil end
+    else
+      fine, err, failed_step = false, final, step_name
+    end
+  end
+  run.rec:event("step_finish", { step = node.name, kind = "group", status = is_interrupt(err) and "interrupted"
+    or "failed", attempts = attempt, error = err, duration = sys.monotonic() - started })
+  run.rec:sync()
+  return false, err, failed_step
+end
+
+run_node = function(run, node, deadline, what)
+  if node.kind == "group" then return run_group(run, node, deadline, what) end
+  return run_step(run, node, deadline, what)
+end
+
+local function run_rollbacks(run)
+  for i = #run.completed, 1, -1 do
+    local entry = run.completed[i]
+    local node = entry.node
+    if sys.signal() then
+      run.rollback_skipped[#run.rollback_skipped + 1] = node.name
+    else
+      log.set_context("step", node.name)
+      dryrun.set_step(node.name)
+      log.info("rolling back")
+      run.rec:event("rollback_start", { step = node.name })
+      local started = sys.monotonic()
+      local ctx = make_ctx(run, node, 1)
+      local deadline, what = effective_deadline(nil, nil, node.timeout, ("rollback of step %q"):format(node.name))
+      local ok, err = guarded_call(deadline, what, node.rollback, ctx, entry.outputs)
+      if ok then
+        run.rolled_back[#run.rolled_back + 1] = node.name
+        run.rec:event("rollback_finish", { step = node.name, status = "ok", duration = sys.monotonic() - started })
+      else
+        run.rollback_failed[#run.rollback_failed + 1] = { step = node.name, error = err }
+        run.rec:event("rollback_finish", { step = node.name, status = "failed", error = err,
+                                           duration = sys.monotonic() - started })
+        log.error("rollback failed: " .. error_text(err))
+      end
+      run.rec:sync()
+    end
+  end
+end
+
+local function run_always_steps(run, list, from)
+  for i = from, #list do
+    local node = list[i]
+    if node.always then
+      if sys.signal() then sys.clear_signal() end
+      local ok, err = run_node(run, node, nil, nil)
+      if not ok then
+        run.always_failed[#run.always_failed + 1] = { step = node.name, error = err }
+        log.error(("always-step %q failed: %s"):format(node.name, error_text(err)))
+      end
+    else
+      run.rec:event("step_skip", { step = node.name, kind = node.kind, reason = "not_reached" })
+    end
+  end
+end
+
+local function names(list)
+  local out = {}
+  for _, entry in ipairs(list) do out[#out + 1] = ("%q"):format(type(entry) == "table" and entry.step or entry) end
+  return table.concat(out, ", ")
+end
+
+local function final_message(run, status, err, failed_step)
+  local lines = {}
+  local took = duration.format(sys.monotonic() - run.started)
+  if status == "succeeded" then
+    lines[#lines + 1] = ("playbook %q %s in %s (run %s)"):format(run.pb.name,
+      run.dry_run and "dry run finished" or "succeeded", took, run.rec.id)
+    if #run.skipped > 0 then lines[#lines + 1] = "already in place: " .. names(run.skipped) end
+    for _, w in ipairs(run.would_run) do
+      lines[#lines + 1] = ("step %q would run, depends on %s"):format(w.step, w.depends_on)
+    end
+  elseif status == "interrupted" then
+    lines[#lines + 1] = ("playbook %q interrupted by %s during step %q after %s (run %s)"):format(run.pb.name,
+      run.signal, failed_step, took, run.rec.id)
+  else
+    lines[#lines + 1] = ("playbook %q failed at step %q after %s (run %s)"):format(run.pb.name, failed_step, took,
+      run.rec.id)
+    lines[#lines + 1] = "error: " .. error_text(err)
+  end
+  if #run.rolled_back > 0 then lines[#lines + 1] = "rolled back: " .. names(run.rolled_back) end
+  for _, f in ipairs(run.rollback_failed) do
+    lines[#lines + 1] = ("rollback of %q failed: %s"):format(f.step, error_text(f.error))
+  end
+  if status ~= "succeeded" and #run.rolled_back == 0 and #run.rollback_failed == 0 then
+    if run.rollbacks_ran then
+      lines[#lines + 1] = "nothing to roll back"
+    elseif #run.completed > 0 then
+      lines[#lines + 1] = "not rolled back (interrupted): " .. names((function()
+        local list = {}
+        for _, entry in ipairs(run.completed) do list[#list + 1] = entry.node.name end
+        return list
+      end)()) .. "; rerun with --rollback-on-interrupt to undo on interrupt"
+    end
+  end
+  if #run.rollback_skipped > 0 then
+    lines[#lines + 1] = "rollback not run (interrupted): " .. names(run.rollback_skipped)
+  end
+  for _, f in ipairs(run.always_failed) do
+    lines[#lines + 1] = ("always-step %q failed: %s"):format(f.step, error_text(f.error))
+  end
+  for _, text in ipairs(run.follow_up) do lines[#lines + 1] = "follow-up: " .. text end
+  lines[#lines + 1] = "record: " .. run.rec.path
+  if log.format() == "json" then
+    local level = status == "succeeded" and log.info or log.error
+    level(lines[1], { status = status, details = table.move(lines, 2, #lines, 1, {}) })
+  else
+    io.stderr:write(secret.redact(table.concat(lines, "\n")), "\n")
+  end
+end
+
+local function read_hostname()
+  local f = io.open("/proc/sys/kernel/hostname", "r")
+  if not f then return os.getenv("HOSTNAME") end
+  local name = f:read("l")
+  f:close()
+  return name
+end
+
+local function open_run(pb, options)
+  local run = {
+    pb = pb, outputs = {}, completed = {}, changes = {}, problems = {}, follow_up = {}, skipped = {},
+    would_run = {}, rolled_back = {}, rollback_failed = {}, rollback_skipped = {}, always_failed = {},
+    dry_run = options.dry_run and true or false, started = sys.monotonic(),
+  }
+  for _, text in ipairs(pb.follow_up) do run.follow_up[#run.follow_up + 1] = text end
+  if options.tags and #options.tags > 0 then
+    run.tags = {}
+    for _, tag in ipairs(options.tags) do run.tags[tag] = true end
+  end
+  run.rec = record.open{ dir = options.state_dir, id = options.run_id }
+  return run
+end
+
+--- Runs playbook PB (from mnem.playbook.load, with its variables resolved)
+-- and returns the exit status: 0 success, 1 failure, 130 interrupted.
+-- OPTIONS: dry_run, state_dir, tags (list), rollback_on_interrupt, run_id.
+-- Traps SIGINT and SIGTERM for the rest of the process.
+function M.run(pb, options)
+  options = options or {}
+  sys.trap_signals()
+  dryrun.set_active(options.dry_run)
+  local run = open_run(pb, options)
+  current = { run = run }
+  log.set_context("run", run.rec.id)
+  run.rec:event("run_start", { playbook = pb.path, name = pb.name, vars = pb.values, dry_run = run.dry_run,
+    mnem_version = require("mnem.cli").VERSION, host = read_hostname(),
+    pid = sys.getpid(), tags = options.tags, deadline = pb.deadline })
+  run.rec:sync()
+  log.info(("run %s: playbook %q%s"):format(run.rec.id, pb.name, run.dry_run and " (dry run)" or ""))
+  local deadline, what
+  if pb.deadline then
+    deadline = run.started + pb.deadline
+    what = ("the run deadline of %s passed"):format(duration.format(pb.deadline))
+  end
+  local ok, err, failed_step, stop_index = true, nil, nil, #pb.steps + 1
+  for i, node in ipairs(pb.steps) do
+    ok, err, failed_step = run_node(run, node, deadline, what)
+    if not ok then stop_index = i + 1 break end
+  end
+  local status = ok and "succeeded" or (is_interrupt(err) and "interrupted" or "failed")
+  run.signal = sys.signal() or (type(err) == "table" and err.signal) or "a signal"
+  log.set_context("step", nil)
+  if status == "failed" or (status == "interrupted" and options.rollback_on_interrupt) then
+    if status == "interrupted" then sys.clear_signal() end
+    run.rollbacks_ran = true
+    run_rollbacks(run)
+  elseif status == "interrupted" then
+    log.warn(("interrupted during step %q: rollbacks are not run on an interrupt"):format(failed_step))
+  end
+  if not ok then run_always_steps(run, pb.steps, stop_index) end
+  if status == "succeeded" and #run.always_failed > 0 then status = "failed" end
+  log.set_context("step", nil)
+  run.rec:event("run_end", { status = status, error = err, failed_step = failed_step,
+    duration = sys.monotonic() - run.started, rolled_back = run.rolled_back, rollback_failed = run.rollback_failed,
+    would_run = run.would_run, follow_up = run.follow_up })
+  run.rec:close()
+  final_message(run, status, err, failed_step)
+  log.set_context("run", nil)
+  current = nil
+  dryrun.set_active(false)
+  if status == "succeeded" then return M.EXIT.ok end
+  if status == "interrupted" then return M.EXIT.interrupted end
+  return M.EXIT.failed
+end
+
+return M

@@ -1,0 +1,491 @@
+-- mnem.playbook: loading and validating playbook files.
+--
+-- A playbook file is Lua run in its own environment: the normal Lua globals
+-- plus the DSL (`playbook`, `step`, `group`) and the primitives (`aws`, `pg`,
+-- `http`, `exec`, `wait`, `sleep`, `log`, `json`, `secret`, `jmespath`,
+-- `vars`), each loaded on first use. Every DSL mistake raises a string error
+-- naming the file and line of the `step`/`group`/`playbook` call, so
+-- `mnem check` can point at it before any step runs. Variables are resolved
+-- separately by `resolve_vars`, once the command line is known.
+local duration = require("mnem.duration")
+local paths = require("mnem.paths")
+local retry = require("mnem.retry")
+local secret = require("mnem.secret")
+
+local M = {}
+
+local STEP_FIELDS = { "run", "already_done", "rollback", "retry", "timeout", "tags", "description", "always", "when" }
+local GROUP_FIELDS = { "steps", "retry", "timeout", "tags", "description", "always", "when" }
+local PLAYBOOK_FIELDS = { "name", "description", "vars", "deadline", "retry", "follow_up", "steps" }
+local VAR_FIELDS = { "type", "default", "choices", "min", "max", "description", "required" }
+local VAR_TYPES = { "string", "integer", "number", "boolean", "duration", "path", "list", "secret" }
+
+local FUNCTION_FIELDS = { run = true, already_done = true, rollback = true, when = true }
+
+local function set_of(list)
+  local set = {}
+  for _, v in ipairs(list) do set[v] = true end
+  return set
+end
+
+local STEP_SET, GROUP_SET = set_of(STEP_FIELDS), set_of(GROUP_FIELDS)
+local PLAYBOOK_SET, VAR_SET, TYPE_SET = set_of(PLAYBOOK_FIELDS), set_of(VAR_FIELDS), set_of(VAR_TYPES)
+
+-- Raises "FILE:LINE: WHAT: MESSAGE" as a string error without position.
+local function fail(node, message)
+  error(("%s:%d: %s: %s"):format(node.source, node.line, node.what, message), 0)
+end
+
+local function check_unknown_keys(node, def, allowed_set, allowed_list, kind)
+  for key in pairs(def) do
+    if type(key) ~= "string" then
+      fail(node, ("%s definition must have only named fields, found a %s key"):format(kind, type(key)))
+    end
+    if not allowed_set[key] then
+      local hint = retry.closest(key, allowed_list)
+      fail(node, ("unknown %s field %q%s"):format(kind, key, hint and (" (did you mean %q?)"):format(hint) or ""))
+    end
+  end
+end
+
+local function check_type(node, def, key, expected)
+  local value = def[key]
+  if value ~= nil and type(value) ~= expected then
+    fail(node, ("field %q must be a %s, got a %s"):format(key, expected, type(value)))
+  end
+end
+
+local function parse_duration_field(node, def, key)
+  if def[key] == nil then return nil end
+  local seconds, message = duration.try_parse(def[key])
+  if not seconds then fail(node, ("field %q: %s"):format(key, message)) end
+  return seconds
+end
+
+local function parse_retry_field(node, def)
+  if def.retry == nil then return nil end
+  local ok, result = pcall(retry.normalize, def.retry, "retry")
+  if not ok then fail(node, tostring(result)) end
+  return result
+end
+
+local function parse_tags(node, def)
+  local tags = def.tags
+  if tags == nil then return {} end
+  if type(tags) == "string" then return { tags } end
+  if type(tags) ~= "table" then
+    fail(node, ("field \"tags\" must be a list of strings, got a %s"):format(type(tags)))
+  end
+  for i, tag in ipairs(tags) do
+    if type(tag) ~= "string" then fail(node, ("tags[%d] must be a string, got a %s"):format(i, type(tag))) end
+  end
+  return tags
+end
+
+-- Returns the file and line of the DSL call LEVEL levels up the stack.
+local function call_site(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  if not info then return "?", 0 end
+  local source = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
+  return source, info.currentline or 0
+end
+
+local function check_name(name, kind, level)
+  if type(name) ~= "string" or name == "" then
+    local source, line = call_site(level + 1)
+    error(("%s:%d: %s needs a name: write %s \"Name\" { ... }, got %s"):format(source, line, kind, kind,
+      type(name) == "string" and "an empty string" or ("a " .. type(name))), 0)
+  end
+end
+
+local function check_definition(def, node, kind)
+  if type(def) ~= "table" then
+    fail(node, ("expected a table of fields after %s %q, got a %s"):format(kind, node.name, type(def)))
+  end
+end
+
+--- The DSL function `step "Name" { fields }`: returns a validated step node.
+function M.step(name)
+  check_name(name, "step", 2)
+  local source, line = call_site(2)
+  return function(def)
+    local node = { kind = "step", name = name, source = source, line = line, what = ("step %q"):format(name) }
+    check_definition(def, node, "step")
+    check_unknown_keys(node, def, STEP_SET, STEP_FIELDS, "step")
+    for key in pairs(FUNCTION_FIELDS) do check_type(node, def, key, "function") end
+    if def.run == nil then fail(node, "missing field \"run\": a step needs run = function(ctx) ... end") end
+    check_type(node, def, "description", "string")
+    check_type(node, def, "always", "boolean")
+    node.run, node.already_done, node.rollback, node.when = def.run, def.already_done, def.rollback, def.when
+    node.description, node.always = def.description, def.always == true
+    node.timeout = parse_duration_field(node, def, "timeout")
+    node.retry = parse_retry_field(node, def)
+    node.tags = parse_tags(node, def)
+    return node
+  end
+end
+
+local validate_steps
+
+--- The DSL function `group "Name" { steps = {...}, retry = ... }`: returns a
+-- validated group node whose steps are retried together.
+function M.group(name)
+  check_name(name, "group", 2)
+  local source, line = call_site(2)
+  return function(def)
+    local node = { kind = "group", name = name, source = source, line = line, what = ("group %q"):format(name) }
+    check_definition(def, node, "group")
+    check_unknown_keys(node, def, GROUP_SET, GROUP_FIELDS, "group")
+    check_type(node, def, "description", "string")
+    check_type(node, def, "always", "boolean")
+    check_type(node, def, "when", "function")
+    if type(def.steps) ~= "table" then
+      fail(node, ("field \"steps\" must be a list of steps, got a %s"):format(type(def.steps)))
+    end
+    node.steps = validate_steps(node, def.steps)
+    node.description, node.always, node.when = def.description, def.always == true, def.when
+    node.timeout = parse_duration_field(node, def, "timeout")
+    node.retry = parse_retry_field(node, def)
+    node.tags = parse_tags(node, def)
+    return node
+  end
+end
+
+validate_steps = function(parent, list)
+  local count = 0
+  for _ in pairs(list) do count = count + 1 end
+  if count ~= #list then fail(parent, "field \"steps\" must be a list (no named keys, no holes)") end
+  for i, node in ipairs(list) do
+    if type(node) == "function" then
+      fail(parent, ("steps[%d] is a function: add the field table after the name, as in step \"Name\" { run = ... }")
+        :format(i))
+    end
+    if type(node) ~= "table" or (node.kind ~= "step" and node.kind ~= "group") then
+      fail(parent, ("steps[%d] must be made with step \"Name\" { ... } or group \"Name\" { ... }, got a %s")
+        :format(i, type(node)))
+    end
+  end
+  return list
+end
+
+local function check_unique_names(pb)
+  local seen = {}
+  local function walk(list)
+    for _, node in ipairs(list) do
+      local earlier = seen[node.name]
+      if earlier then
+        fail(node, ("duplicate name: %s %q is already defined at line %d; step and group names must be unique")
+          :format(earlier.kind, node.name, earlier.line))
+      end
+      seen[node.name] = node
+      if node.kind == "group" then walk(node.steps) end
+    end
+  end
+  walk(pb.steps)
+end
+
+-- Converts RAW, a default or a text from the command line or environment,
+-- to the type of variable SPEC. Returns the value, or nil and a message.
+local function convert_var(spec, raw, from_text)
+  local t = spec.type
+  if t == "string" or t == "path" or t == "secret" then
+    if type(raw) ~= "string" then return nil, "expected a string, got a " .. type(raw) end
+    return raw
+  elseif t == "integer" or t == "number" then
+    local n = from_text and tonumber(raw) or raw
+    local shown = from_text and ("%q"):format(raw) or tostring(raw)
+    if type(n) ~= "number" then
+      return nil, ("expected %s, got %s"):format(t == "integer" and "an integer" or "a number",
+        from_text and shown or ("a " .. type(raw)))
+    end
+    if t == "integer" then
+      n = math.tointeger(n)
+      if not n then return nil, ("expected an integer, got %s"):format(shown) end
+    end
+    return n
+  elseif t == "boolean" then
+    if type(raw) == "boolean" then return raw end
+    local text = type(raw) == "string" and raw:lower() or nil
+    if text == "true" or text == "yes" or text == "1" or text == "on" then return true end
+    if text == "false" or text == "no" or text == "0" or text == "off" then return false end
+    return nil, ("expected true or false (or yes/no, 1/0, on/off), got %q"):format(tostring(raw))
+  elseif t == "duration" then
+    return duration.try_parse(raw)
+  elseif t == "list" then
+    if type(raw) == "table" then return raw end
+    if type(raw) ~= "string" then return nil, "expected a comma-separated list, got a " .. type(raw) end
+    local items = {}
+    for item in raw:gmatch("[^,]+") do
+      item = item:match("^%s*(.-)%s*$")
+      if item ~= "" then items[#items + 1] = item end
+    end
+    return items
+  end
+  return nil, "unknown type " .. tostring(t)
+end
+
+local function check_bounds(spec, value)
+  local items = spec.type == "list" and value or { value }
+  if spec.choices then
+    for _, item in ipairs(items) do
+      local found = false
+      for _, choice in ipairs(spec.choices) do if choice == item then found = true end end
+      if not found then
+        local names = {}
+        for _, choice in ipairs(spec.choices) do names[#names + 1] = tostring(choice) end
+        return ("%s is not one of the choices: %s"):format(spec.type == "secret" and "the value" or
+          ("%q"):format(tostring(item)), table.concat(names, ", "))
+      end
+    end
+  end
+  if type(value) == "number" then
+    if spec.min and value < spec.min then return ("%s is below the minimum %s"):format(tostring(value), spec.min) end
+    if spec.max and value > spec.max then return ("%s is above the maximum %s"):format(tostring(value), spec.max) end
+  end
+  return nil
+end
+
+local function validate_var(pb, name, raw)
+  local node = { source = pb.source, line = pb.line, what = ("variable %q"):format(tostring(name)) }
+  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+    fail(node, "variable names must be identifiers (letters, digits and _)")
+  end
+  if type(raw) == "string" then raw = { type = raw } end
+  if type(raw) ~= "table" then
+    fail(node, ("expected a table such as { type = \"string\" }, got a %s"):format(type(raw)))
+  end
+  check_unknown_keys(node, raw, VAR_SET, VAR_FIELDS, "variable")
+  local spec = { name = name, type = raw.type or "string", description = raw.description, choices = raw.choices,
+                 required = raw.required, default = raw.default }
+  if not TYPE_SET[spec.type] then
+    local hint = retry.closest(tostring(spec.type), VAR_TYPES)
+    fail(node, ("unknown type %q%s; types are %s"):format(tostring(spec.type),
+      hint and (" (did you mean %q?)"):format(hint) or "", table.concat(VAR_TYPES, ", ")))
+  end
+  if spec.choices ~= nil and (type(spec.choices) ~= "table" or #spec.choices == 0) then
+    fail(node, "field \"choices\" must be a non-empty list")
+  end
+  for _, key in ipairs({ "min", "max" }) do
+    if raw[key] ~= nil then
+      local value = spec.type == "duration" and duration.try_parse(raw[key]) or raw[key]
+      if type(value) ~= "number" then
+        fail(node, ("field %q must be a number, got %s"):format(key, tostring(raw[key])))
+      end
+      spec[key] = value
+    end
+  end
+  if spec.default ~= nil then
+    local value, message = convert_var(spec, spec.default, false)
+    message = message or check_bounds(spec, value)
+    if message then fail(node, "invalid default: " .. message) end
+    if spec.type == "path" and not value:match("^/") then
+      value = paths.dirname(pb.path) .. "/" .. value
+    end
+    spec.value = value
+  end
+  return spec
+end
+
+local function validate_playbook(pb, def, path)
+  check_unknown_keys(pb, def, PLAYBOOK_SET, PLAYBOOK_FIELDS, "playbook")
+  if type(def.name) ~= "string" or def.name == "" then
+    fail(pb, "missing field \"name\": a playbook needs a name = \"...\"")
+  end
+  check_type(pb, def, "description", "string")
+  pb.name, pb.description, pb.path = def.name, def.description, path
+  pb.what = ("playbook %q"):format(def.name)
+  if type(def.steps) ~= "table" or #def.steps == 0 then
+    fail(pb, "field \"steps\" must be a non-empty list of steps")
+  end
+  pb.steps = validate_steps(pb, def.steps)
+  check_unique_names(pb)
+  pb.deadline = parse_duration_field(pb, def, "deadline")
+  pb.retry = parse_retry_field(pb, def)
+  pb.follow_up = {}
+  if def.follow_up ~= nil then
+    if type(def.follow_up) == "string" then def.follow_up = { def.follow_up } end
+    if type(def.follow_up) ~= "table" then fail(pb, "field \"follow_up\" must be a list of strings") end
+    for i, text in ipairs(def.follow_up) do
+      if type(text) ~= "string" then fail(pb, ("follow_up[%d] must be a string, got a %s"):format(i, type(text))) end
+      pb.follow_up[i] = text
+    end
+  end
+  pb.var_specs, pb.var_order = {}, {}
+  if def.vars ~= nil then
+    if type(def.vars) ~= "table" then fail(pb, "field \"vars\" must be a table of variable definitions") end
+    for name, raw in pairs(def.vars) do
+      pb.var_specs[name] = validate_var(pb, name, raw)
+      pb.var_order[#pb.var_order + 1] = name
+    end
+    table.sort(pb.var_order)
+  end
+  return pb
+end
+
+-- Loaders for the primitives, run on a playbook's first use of each name.
+local function optional_module(global, module)
+  return function()
+    local ok, value = pcall(require, module)
+    if not ok then
+      error(("%s is not available in this build: module %q could not be loaded: %s")
+        :format(global, module, tostring(value)), 3)
+    end
+    return value
+  end
+end
+
+local function secret_table()
+  return setmetatable({ mark = secret.mark, redact = secret.redact, is_secret = secret.is_secret },
+    { __call = function(_, value) return secret.mark(value) end })
+end
+
+local LAZY = {
+  aws = optional_module("aws", "aws"),
+  pg = optional_module("pg", "pg"),
+  http = optional_module("http", "http"),
+  exec = optional_module("exec", "mnem.exec"),
+  wait = optional_module("wait", "mnem.wait"),
+  jmespath = optional_module("jmespath", "jmespath"),
+  log = function() return require("mnem.log") end,
+  json = function()
+    local cjson = require("cjson")
+    return { encode = cjson.encode, decode = cjson.decode, null = cjson.null }
+  end,
+  secret = secret_table,
+  duration = function() return require("mnem.duration") end,
+  sleep = function() return require("mnem.engine").sleep end,
+}
+
+-- Makes the environment playbook files and their recipes run in.
+local function make_env(state)
+  local env = {}
+  local dsl = {}
+  function dsl.playbook(def)
+    local source, line = call_site(2)
+    if type(def) ~= "table" then
+      error(("%s:%d: playbook expects a table of fields, got a %s"):format(source, line, type(def)), 0)
+    end
+    if state.declared then
+      error(("%s:%d: a file may declare only one playbook; the first is at line %d"):format(source, line,
+        state.declared.line), 0)
+    end
+    local pb = { kind = "playbook", source = source, line = line, what = "playbook", values = state.values }
+    state.declared = validate_playbook(pb, def, state.path)
+    return state.declared
+  end
+  dsl.step, dsl.group, dsl.vars = M.step, M.group, state.values
+  -- Recipes loaded from the playbook folder or MNEM_PATH share this
+  -- environment, so they can use step, aws, exec and the rest too.
+  function dsl.require(name)
+    if package.loaded[name] ~= nil then return package.loaded[name] end
+    local file = type(name) == "string" and package.searchpath(name, package.path)
+    if not file then return require(name) end
+    local chunk, message = loadfile(file, "t", env)
+    if not chunk then error(message, 0) end
+    local result = chunk(name, file)
+    if result == nil then result = true end
+    package.loaded[name] = result
+    return result
+  end
+  setmetatable(env, { __index = function(_, key)
+    local value = dsl[key]
+    if value ~= nil then return value end
+    local loader = LAZY[key]
+    if loader then
+      value = loader()
+      rawset(env, key, value)
+      return value
+    end
+    return _G[key]
+  end })
+  return env
+end
+
+--- Loads and validates the playbook file PATH without running any step.
+-- Returns the playbook: { name, description, path, steps (nodes), deadline
+-- and retry (normalized), follow_up, var_specs, var_order, values (the
+-- table `vars` and ctx.vars show, filled by resolve_vars) }. Raises a string
+-- error naming the file and line on any syntax or DSL mistake.
+function M.load(path)
+  if type(path) ~= "string" then error("playbook.load: path must be a string", 2) end
+  local st = require("mnem._sys").stat(path)
+  if not st then error(("playbook %s not found"):format(path), 0) end
+  if st.type ~= "file" then error(("playbook %s is not a regular file"):format(path), 0) end
+  paths.setup(path)
+  local state = { path = path, values = {} }
+  local env = make_env(state)
+  local chunk, message = loadfile(path, "t", env)
+  if not chunk then error(message, 0) end
+  local ok, result = pcall(chunk)
+  if not ok then error(type(result) == "string" and result or tostring(result), 0) end
+  if state.declared then return state.declared end
+  if type(result) == "table" and result.kind == "playbook" then return result end
+  if type(result) == "table" then
+    local pb = { kind = "playbook", source = path, line = 1, what = "playbook", values = state.values }
+    return validate_playbook(pb, result, path)
+  end
+  error(("%s: declares no playbook: call playbook { name = ..., steps = { ... } } or return such a table")
+    :format(path), 0)
+end
+
+local function var_error(spec, source, message)
+  return ("variable %q (from %s): %s"):format(spec.name, source, message)
+end
+
+--- Fills PB.values with the typed value of each variable: its default,
+-- overridden by the environment variable MNEM_VAR_<NAME> (GETENV, default
+-- os.getenv, lets tests pass their own), then by CLI_VARS, a list of
+-- "NAME=VALUE" texts from --var. Secret values are marked secret. Raises a
+-- string error naming the variable, the value and what was expected.
+function M.resolve_vars(pb, cli_vars, getenv)
+  getenv = getenv or os.getenv
+  local given = {}
+  for _, text in ipairs(cli_vars or {}) do
+    local name, value = text:match("^([^=]+)=(.*)$")
+    if not name then error(("--var %q: expected NAME=VALUE"):format(text), 0) end
+    if not pb.var_specs[name] then
+      local hint = retry.closest(name, pb.var_order)
+      error(("--var %s: playbook %q has no variable %q%s"):format(name, pb.name, name,
+        hint and (" (did you mean %q?)"):format(hint) or
+        (#pb.var_order > 0 and "; its variables are " .. table.concat(pb.var_order, ", ") or "; it declares none")), 0)
+    end
+    given[name] = value
+  end
+  for _, name in ipairs(pb.var_order) do
+    local spec = pb.var_specs[name]
+    if spec.type == "secret" then secret.mark(given[name]) secret.mark(getenv("MNEM_VAR_" .. name:upper())) end
+    local raw, source = given[name], "--var"
+    if raw == nil then raw, source = getenv("MNEM_VAR_" .. name:upper()), "MNEM_VAR_" .. name:upper() end
+    local value
+    if raw ~= nil then
+      local message
+      value, message = convert_var(spec, raw, true)
+      message = message or check_bounds(spec, value)
+      if message then
+        if spec.type == "secret" then message = message:gsub("%b\"\"", secret.MASK) end
+        error(var_error(spec, source, message), 0)
+      end
+    else
+      value = spec.value
+    end
+    if value == nil then
+      error(("variable %q is required: pass --var %s=VALUE or set MNEM_VAR_%s"):format(name, name, name:upper()), 0)
+    end
+    if spec.type == "secret" then secret.mark(value) end
+    pb.values[name] = value
+  end
+  return pb.values
+end
+
+--- Calls FN(node, depth, parent) for every step and group of PB in order.
+function M.walk(pb, fn)
+  local function visit(list, depth, parent)
+    for _, node in ipairs(list) do
+      fn(node, depth, parent)
+      if node.kind == "group" then visit(node.steps, depth + 1, node) end
+    end
+  end
+  visit(pb.steps, 0, nil)
+end
+
+return M

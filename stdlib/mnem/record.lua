@@ -1,0 +1,228 @@
+-- mnem.record: the append-only run record.
+--
+-- Every run writes one JSON object per line to
+-- <state dir>/runs/<run id>.jsonl (folder mode 0700, file mode 0600). The
+-- state dir is --state-dir, else $XDG_STATE_HOME/mnem, else
+-- ~/.local/state/mnem. Each line is written with a single write(2), so a
+-- killed process leaves only whole lines, at most with a cut last line that
+-- `read` skips. Every value passes through mnem.secret.redact_value before
+-- it is encoded. Each line has `event`, `time` (ISO 8601 UTC) and `elapsed`
+-- (seconds since the run started); the events are listed in
+-- docs/playbooks.md.
+local cjson = require("cjson")
+local errors = require("mnem.errors")
+local secret = require("mnem.secret")
+local sys = require("mnem._sys")
+
+local M = {}
+
+local json = cjson.new()
+json.encode_sparse_array(true)
+json.encode_invalid_numbers(true)
+json.encode_max_depth(64)
+
+local active = nil   -- the record of the run in progress, if any
+
+local MAX_DEPTH = 20
+
+--- Returns a plain, acyclic copy of VALUE that cjson can encode: error
+-- values keep their fields plus `text` (their one-line form), functions and
+-- userdata become short descriptions, dry-run placeholders their text.
+function M.plain(value, depth, seen)
+  local kind = type(value)
+  if kind == "string" or kind == "number" or kind == "boolean" or kind == "nil" then return value end
+  if kind ~= "table" then return "<" .. kind .. ">" end
+  depth, seen = depth or 0, seen or {}
+  local mt = getmetatable(value)
+  if mt and mt.__name == "mnem.Unknown" then return tostring(value) end
+  if seen[value] then return "<cycle>" end
+  if depth >= MAX_DEPTH then return "<too deep>" end
+  seen[value] = true
+  local copy = {}
+  for k, v in pairs(value) do
+    local key = type(k) == "number" and k or tostring(M.plain(k, depth + 1, seen))
+    copy[key] = M.plain(v, depth + 1, seen)
+  end
+  if errors.is(value) then copy.text = tostring(value) end
+  seen[value] = nil
+  return copy
+end
+
+local function timestamp(now)
+  local seconds = math.floor(now)
+  return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(math.floor((now - seconds) * 1000))
+end
+
+--- Returns the state folder: DIR when given, else $XDG_STATE_HOME/mnem,
+-- else ~/.local/state/mnem.
+function M.state_dir(dir)
+  if dir and dir ~= "" then return dir end
+  local xdg = os.getenv("XDG_STATE_HOME")
+  if xdg and xdg ~= "" then return xdg .. "/mnem" end
+  local home = os.getenv("HOME")
+  if not home or home == "" then
+    error("cannot find the state folder: HOME and XDG_STATE_HOME are unset; use --state-dir", 0)
+  end
+  return home .. "/.local/state/mnem"
+end
+
+--- Returns the folder holding the run records under state folder DIR.
+function M.runs_dir(dir)
+  return M.state_dir(dir) .. "/runs"
+end
+
+--- Returns a new run id: UTC start time and six random hex digits,
+-- such as 20261204T160305Z-ab12cd, so ids sort by start time.
+function M.new_id()
+  local hex = sys.random_bytes(3):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+  return os.date("!%Y%m%dT%H%M%SZ") .. "-" .. hex
+end
+
+local Record = {}
+Record.__index = Record
+
+--- Opens a new run record in the runs folder of state folder OPTIONS.dir
+-- with id OPTIONS.id (new when absent) and makes it the active record.
+-- Raises a string error when the folder or file cannot be created.
+function M.open(options)
+  options = options or {}
+  local folder = M.runs_dir(options.dir)
+  local ok, message = sys.mkdir_p(folder, tonumber("700", 8))
+  if not ok then error("cannot create the run record folder: " .. message, 0) end
+  local id = options.id or M.new_id()
+  local path = folder .. "/" .. id .. ".jsonl"
+  local file, open_error = sys.open_record(path)
+  if not file then error("cannot create the run record: " .. open_error, 0) end
+  local rec = setmetatable({ id = id, path = path, file = file, started = sys.monotonic() }, Record)
+  active = rec
+  return rec
+end
+
+--- Appends one line for event NAME with FIELDS (redacted, made plain).
+-- A value cjson cannot encode is replaced by its text, never dropped.
+function Record:event(name, fields)
+  if not self.file then return end
+  local now = sys.now()
+  local line = M.plain(fields or {})
+  line.event = name
+  line.time = timestamp(now)
+  line.elapsed = math.floor((sys.monotonic() - self.started) * 1000 + 0.5) / 1000
+  line.run = self.id
+  local ok, encoded = pcall(json.encode, secret.redact_value(line))
+  if not ok then
+    encoded = json.encode({ event = name, time = line.time, run = self.id,
+                            encode_error = secret.redact(tostring(encoded)) })
+  end
+  self.file:write(encoded .. "\n")
+end
+
+--- Flushes the record to disk; the engine calls it at every step boundary.
+function Record:sync()
+  if self.file then self.file:sync() end
+end
+
+--- Closes the record and, when it is the active one, clears it.
+function Record:close()
+  if self.file then self.file:close() end
+  self.file = nil
+  if active == self then active = nil end
+end
+
+--- Returns the active record, or nil when no run is in progress.
+function M.active() return active end
+
+--- Appends event NAME with FIELDS to the active record; does nothing when
+-- no run is active.
+function M.event(name, fields)
+  if active then active:event(name, fields) end
+end
+
+--- Records one primitive call: { name = "aws.rds.create_db_instance",
+-- args = {...}, status = "ok"|"error", error = err, duration = seconds,
+-- ... }. Primitives call it after each call; a no-op when no run is active.
+function M.primitive(call)
+  if not active then return end
+  if type(call) ~= "table" then error("record.primitive: expected a table, got a " .. type(call), 2) end
+  active:event("primitive", call)
+end
+
+--- Reads the run record at PATH and returns its events (a list of tables)
+-- and whether the last line was cut short (a killed writer). A whole line
+-- that is not JSON becomes { event = "unreadable", line = N }. Returns nil
+-- and a message when the file cannot be opened.
+function M.read(path)
+  local f, message = io.open(path, "rb")
+  if not f then return nil, message end
+  local data = f:read("a")
+  f:close()
+  local events, truncated, number = {}, false, 0
+  for line, newline in data:gmatch("([^\n]*)(\n?)") do
+    if line == "" and newline == "" then break end
+    number = number + 1
+    local ok, value = pcall(json.decode, line)
+    if ok and type(value) == "table" then
+      events[#events + 1] = value
+    elseif newline == "" then
+      truncated = true
+    elseif line ~= "" then
+      events[#events + 1] = { event = "unreadable", line = number }
+    end
+  end
+  return events, truncated
+end
+
+--- Summarizes EVENTS (as returned by `read`): id, playbook, name, status,
+-- started (time text), duration in seconds, error text, and counts.
+function M.summarize(events)
+  local s = { status = "running", steps = 0, changes = 0, problems = 0 }
+  for _, e in ipairs(events) do
+    if e.event == "run_start" then
+      s.id, s.playbook, s.name, s.started, s.dry_run = e.run, e.playbook, e.name, e.time, e.dry_run
+    elseif e.event == "run_end" then
+      s.status, s.duration, s.error = e.status, e.duration, e.error
+    elseif e.event == "step_finish" then
+      s.steps = s.steps + 1
+    elseif e.event == "change" then
+      s.changes = s.changes + 1
+    elseif e.event == "problem" then
+      s.problems = s.problems + 1
+    end
+  end
+  return s
+end
+
+--- Returns the run ids in the runs folder of state folder DIR, newest
+-- first (ids sort by start time). A missing folder gives an empty list.
+function M.list(dir)
+  local names = sys.list_dir(M.runs_dir(dir)) or {}
+  local ids = {}
+  for _, name in ipairs(names) do
+    local id = name:match("^(.+)%.jsonl$")
+    if id then ids[#ids + 1] = id end
+  end
+  table.sort(ids, function(a, b) return a > b end)
+  return ids
+end
+
+--- Returns the path of run ID's record under state folder DIR. ID may be
+-- any unique prefix of a run id, or "last" for the newest run; raises a
+-- string error when none or several runs match.
+function M.find(dir, id)
+  local ids = M.list(dir)
+  if id == "last" or id == "latest" then
+    if not ids[1] then error("no runs recorded in " .. M.runs_dir(dir), 0) end
+    return M.runs_dir(dir) .. "/" .. ids[1] .. ".jsonl", ids[1]
+  end
+  local found = {}
+  for _, candidate in ipairs(ids) do
+    if candidate == id then found = { candidate } break end
+    if candidate:sub(1, #id) == id then found[#found + 1] = candidate end
+  end
+  if #found == 0 then error(("no run %q in %s (mnem runs lists them)"):format(id, M.runs_dir(dir)), 0) end
+  if #found > 1 then
+    error(("run id %q is ambiguous: it matches %s"):format(id, table.concat(found, ", ", 1, math.min(#found, 5))), 0)
+  end
+  return M.runs_dir(dir) .. "/" .. found[1] .. ".jsonl", found[1]
+end
+
+return M
