@@ -173,6 +173,21 @@ static void run_child(int fds[3][2], int report_fd, char **argv, char **envp,
 }
 
 
+/*
+ * Opens the file an output mode names: "null" is /dev/null, a path
+ * starting with "/" is appended to (created with mode 0600).  Returns -2
+ * for the other modes, which need no file, and -1 with errno on failure.
+ */
+static int open_output(const char *mode)
+{
+  if (strcmp(mode, "null") == 0)
+    return open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (mode[0] == '/')
+    return open(mode, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  return -2;
+}
+
+
 static int open_pipe(int fd[2])
 {
   return pipe2(fd, O_CLOEXEC);
@@ -181,8 +196,9 @@ static int open_pipe(int fd[2])
 
 /*
  * spawn{ argv = {...}, env = {"K=V", ...} | nil, cwd = path | nil,
- *        stdin = boolean, stdout = "pipe"|"inherit"|"null",
- *        stderr = "pipe"|"inherit"|"null"|"stdout", new_group = true }
+ *        stdin = boolean, stdout = "pipe"|"inherit"|"null"|"/path",
+ *        stderr = "pipe"|"inherit"|"null"|"stdout"|"/path",
+ *        new_group = true }
  *   -> Process | nil, message
  */
 static int proc_spawn(lua_State *L)
@@ -234,11 +250,16 @@ static int proc_spawn(lua_State *L)
     err = errno;
     goto fail;
   }
-  if (strcmp(out_mode, "null") == 0)
-    fds[1][1] = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (strcmp(err_mode, "null") == 0)
-    fds[2][1] = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  else if (strcmp(err_mode, "stdout") == 0)
+  for (i = 1; i <= 2; i++) {
+    int fd = open_output(i == 1 ? out_mode : err_mode);
+    if (fd == -1) {
+      err = errno;
+      goto fail;
+    }
+    if (fd >= 0)
+      fds[i][1] = fd;
+  }
+  if (strcmp(err_mode, "stdout") == 0)
     fds[2][0] = -2;
 
   pid = fork();

@@ -274,7 +274,7 @@ end
 -- handle.pid, handle:wait([seconds]) -> status or nil, handle:stop()
 -- (SIGTERM, then SIGKILL after a grace period), handle:read([seconds]).
 -- Options: env, env_replace, cwd, stdout/stderr ("pipe", "inherit",
--- "null"; default "null"). The child is killed when the handle is
+-- "null", or an absolute file path to append to; default "null"). The child is killed when the handle is
 -- collected or closed.
 function M.spawn(argv, options)
   options = options or {}

@@ -1,0 +1,177 @@
+-- mnem.sim_run: run a playbook against the local simulator.
+--
+-- `mnem run --sim PLAYBOOK` calls with_simulator: it starts a throwaway
+-- PostgreSQL server and `mnem sim serve` with a scenario, points the AWS
+-- client, libpq and HTTP checks at them through the environment, runs the
+-- playbook unchanged, and stops both whatever happens. Nothing it sets up
+-- can reach a real AWS endpoint: the endpoint is the simulator's loopback
+-- address, the credentials are the scenario's dummy keys, and the user's
+-- own AWS config and credentials files are replaced by generated ones.
+local cjson = require("cjson")
+local errors = require("mnem.errors")
+local exec = require("mnem.exec")
+local log = require("mnem.log")
+local secret = require("mnem.secret")
+local throwaway_pg = require("mnem.throwaway_pg")
+local embed = require("mnem._embed")
+local sys = require("mnem._sys")
+
+local M = {}
+
+-- The scenario used when neither --scenario nor MNEM_SIM_SCENARIO names one.
+M.DEFAULT_SCENARIO = "parity"
+
+local READY_TIMEOUT = 20
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- Returns the path of the scenario file: NAME itself when it is a file,
+-- else a copy of the built-in scenario sim/scenarios/NAME.lua in DIR.
+local function scenario_file(name, dir)
+  if sys.stat(name) then return name end
+  local text = embed.read("sim/scenarios/" .. name .. ".lua")
+  if not text then
+    local known = {}
+    for _, path in ipairs(embed.list("sim/scenarios/")) do
+      known[#known + 1] = path:match("([^/]+)%.lua$")
+    end
+    error(require("mnem.cli").usage_error(("scenario %q is neither a file nor a built-in scenario (built-in: %s)")
+      :format(name, table.concat(known, ", "))), 0)
+  end
+  local path = dir .. "/" .. name .. ".lua"
+  write_file(path, text)
+  return path
+end
+
+-- Reads the AWS profile names a scenario declares, so a playbook that
+-- selects a named profile finds it in the generated config file.
+local function scenario_profiles(path)
+  local chunk = loadfile(path, "t", setmetatable({}, { __index = _G }))
+  if not chunk then return {} end
+  local ok, scenario = pcall(chunk)
+  if not ok or type(scenario) ~= "table" or type(scenario.profiles) ~= "table" then return {} end
+  return scenario.profiles
+end
+
+local function write_aws_files(dir, ready, profiles)
+  local config, credentials = {}, {}
+  local names = { "default" }
+  for _, name in ipairs(profiles) do names[#names + 1] = name end
+  for _, name in ipairs(names) do
+    config[#config + 1] = (name == "default" and "[default]" or ("[profile " .. name .. "]"))
+    config[#config + 1] = "region = " .. ready.region
+    config[#config + 1] = "endpoint_url = " .. ready.endpoint
+    credentials[#credentials + 1] = "[" .. name .. "]"
+    credentials[#credentials + 1] = "aws_access_key_id = " .. ready.access_key_id
+    credentials[#credentials + 1] = "aws_secret_access_key = " .. ready.secret_access_key
+  end
+  write_file(dir .. "/aws-config", table.concat(config, "\n") .. "\n")
+  write_file(dir .. "/aws-credentials", table.concat(credentials, "\n") .. "\n")
+end
+
+local function wait_ready(server, ready_file, log_file)
+  local started = sys.monotonic()
+  while sys.monotonic() - started < READY_TIMEOUT do
+    local text = read_file(ready_file)
+    if text and text ~= "" then
+      local ok, ready = pcall(cjson.decode, text)
+      if ok then return ready end
+    end
+    local status = server:wait(0.05)
+    if status then
+      errors.raise({ kind = "exec", code = "ExitStatus",
+                     message = ("the simulator exited with status %s before it was ready:\n%s")
+                       :format(status.code, (read_file(log_file) or ""):sub(-1500)) }, 3)
+    end
+    if sys.signal() then
+      errors.raise({ kind = "interrupted", code = "Interrupted", message = "interrupted while starting the simulator" }, 3)
+    end
+  end
+  errors.raise({ kind = "timeout", code = "Timeout",
+                 message = ("the simulator was not ready after %ds; its log:\n%s")
+                   :format(READY_TIMEOUT, (read_file(log_file) or ""):sub(-1500)) }, 3)
+end
+
+-- The environment a rehearsal needs, as name -> value (false removes).
+local function rehearsal_environment(dir, ready)
+  return {
+    AWS_ENDPOINT_URL = ready.endpoint,
+    AWS_ACCESS_KEY_ID = ready.access_key_id,
+    AWS_SECRET_ACCESS_KEY = ready.secret_access_key,
+    AWS_SESSION_TOKEN = false,
+    AWS_PROFILE = false,
+    AWS_DEFAULT_PROFILE = false,
+    AWS_REGION = ready.region,
+    AWS_DEFAULT_REGION = ready.region,
+    AWS_EC2_METADATA_DISABLED = "true",
+    AWS_CONFIG_FILE = dir .. "/aws-config",
+    AWS_SHARED_CREDENTIALS_FILE = dir .. "/aws-credentials",
+    AWS_CONTAINER_CREDENTIALS_FULL_URI = false,
+    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI = false,
+    MNEM_HTTP_CONNECT_TO = table.concat(ready.connect_to or {}, ","),
+  }
+end
+
+--- Runs FN() with a simulator and a throwaway PostgreSQL server started
+-- for PLAYBOOK_PATH. OPTIONS: scenario (file or built-in name; default
+-- MNEM_SIM_SCENARIO or "parity"), sim_log (path to keep the simulator's
+-- request log; default: a file in the temporary folder, shown on failure).
+-- Returns what FN returns. Both servers are stopped whatever FN does.
+function M.with_simulator(playbook_path, options, fn)
+  options = options or {}
+  local name = options.scenario or os.getenv("MNEM_SIM_SCENARIO") or M.DEFAULT_SCENARIO
+  local dir = exec.run({ "mktemp", "-d", "/tmp/mnem-sim.XXXXXX" }, { stream = false, read_only = true })
+    .stdout:gsub("%s+$", "")
+  local pg, server
+  local function cleanup()
+    if server then server.stop() end
+    if pg then pg.stop() end
+    exec.run({ "rm", "-rf", dir }, { stream = false, read_only = true, check = false })
+  end
+
+  local ok, result = xpcall(function()
+    local scenario = scenario_file(name, dir)
+    log.info(("rehearsal: starting a throwaway PostgreSQL and the simulator (scenario %s) for %s")
+      :format(name, playbook_path))
+    pg = throwaway_pg.start()
+    local self_path = assert(sys.realpath("/proc/self/exe"))
+    local ready_file, log_file = dir .. "/ready.json", options.sim_log or (dir .. "/simulator.log")
+    server = exec.spawn({ self_path, "sim", "serve", "--port", "0", "--ready-file", ready_file,
+                          "--scenario", scenario }, {
+      env = { MNEM_SIM_PG_HOST = pg.host, MNEM_SIM_PG_PORT = tostring(pg.port), MNEM_SIM_PG_USER = pg.user,
+              MNEM_SIM_PG_PASSWORD = pg.password, MNEM_SIM_PG_DBNAME = pg.dbname },
+      stdout = log_file, stderr = log_file,
+    })
+    local ready = wait_ready(server.process, ready_file, log_file)
+    ready.secret_access_key = secret.mark(ready.secret_access_key or "test")
+    ready.access_key_id = ready.access_key_id or "test"
+    ready.region = ready.region or "us-east-1"
+    write_aws_files(dir, ready, scenario_profiles(scenario))
+    for variable, value in pairs(rehearsal_environment(dir, ready)) do
+      sys.setenv(variable, value or nil)
+    end
+    log.info(("rehearsal: simulator at %s (account %s, region %s), PostgreSQL on %s:%d")
+      :format(ready.endpoint, tostring(ready.account), ready.region, pg.host, pg.port))
+    return table.pack(fn())
+  end, function(e)
+    if type(e) == "table" then return e end
+    return debug.traceback(tostring(e), 2)
+  end)
+  cleanup()
+  if not ok then error(result, 0) end
+  return table.unpack(result, 1, result.n)
+end
+
+return M
