@@ -1,0 +1,131 @@
+-- Step timeouts and the run deadline: busy Lua loops stopped by the hook,
+-- sleeps capped by the deadline, ctx.remaining().
+local t = require("t")
+local h = require("engine_helpers")
+local sys = require("mnem._sys")
+
+t.test("step timeout stops busy loop", function()
+  h.setup(t)
+  local started = sys.monotonic()
+  local status, _, err = h.run([[
+playbook {
+  name = "busy",
+  steps = {
+    step "Spin" { timeout = "300ms", run = function() while true do end end },
+    step "Never" { run = function() error("must not run") end },
+  },
+}
+]])
+  local took = sys.monotonic() - started
+  t.eq(status, 1, "exit status")
+  t.ok(took < 5, "stopped promptly, took " .. took)
+  t.contains(err, 'step "Spin" timed out after 0.30s', "message names the step and timeout")
+  local events = h.last_record()
+  local finish = h.events(events, "step_finish", "Spin")[1]
+  t.eq(finish.status, "failed")
+  t.eq(finish.error.kind, "timeout")
+  t.eq(finish.error.code, "Timeout")
+  t.eq(#h.events(events, "step_start", "Never"), 0, "later step not started")
+end)
+
+t.test("step timeout caps sleep", function()
+  h.setup(t)
+  local started = sys.monotonic()
+  local status, _, err = h.run([[
+playbook {
+  name = "sleepy",
+  steps = { step "Sleep" { timeout = "200ms", run = function() sleep(30) end } },
+}
+]])
+  local took = sys.monotonic() - started
+  t.eq(status, 1, "exit status")
+  t.ok(took < 5, "sleep cut short, took " .. took)
+  t.contains(err, "timed out")
+end)
+
+t.test("timeout is not retried", function()
+  local dir = h.setup(t)
+  local status = h.run([[
+playbook {
+  name = "no-retry",
+  vars = { dir = { type = "path" } },
+  steps = { step "Spin" {
+    timeout = "200ms",
+    retry = { match = "Timeout", interval = "10ms", max_attempts = 5 },
+    run = function(ctx)
+      local f = io.open(ctx.vars.dir .. "/attempts", "a") f:write("x\n") f:close()
+      while true do end
+    end,
+  } },
+}
+]], { "--var", "dir=" .. dir })
+  t.eq(status, 1, "exit status")
+  t.eq(#h.lines(dir .. "/attempts"), 1, "one attempt: the step's time is used up")
+end)
+
+t.test("run deadline stops run", function()
+  h.setup(t)
+  local status, _, err = h.run([[
+playbook {
+  name = "deadline",
+  deadline = "400ms",
+  steps = {
+    step "Quick" { run = function() sleep(0.1) end },
+    step "Slow" { timeout = "1h", run = function() while true do end end },
+  },
+}
+]])
+  t.eq(status, 1, "exit status")
+  t.contains(err, "the run deadline of 0.40s passed", "message names the deadline")
+  t.contains(err, 'failed at step "Slow"')
+  local finish = h.events(h.last_record(), "step_finish", "Quick")[1]
+  t.eq(finish.status, "ok", "first step finished")
+end)
+
+t.test("ctx.remaining reports the deadline", function()
+  h.setup(t)
+  local status = h.run([[
+playbook {
+  name = "remaining",
+  deadline = "1h",
+  steps = {
+    step "Short" { timeout = "10s", run = function(ctx)
+      local left = ctx.remaining()
+      return { left = left, engine_left = require("mnem.engine").remaining() }
+    end },
+    step "Long" { run = function(ctx) return { left = ctx.remaining() } end },
+  },
+}
+]])
+  t.eq(status, 0, "exit status")
+  local events = h.last_record()
+  local short = h.events(events, "step_finish", "Short")[1].outputs
+  local long = h.events(events, "step_finish", "Long")[1].outputs
+  t.ok(short.left > 9 and short.left <= 10, "step timeout wins: " .. short.left)
+  t.ok(short.engine_left > 9 and short.engine_left <= 10, "engine.remaining agrees: " .. short.engine_left)
+  t.ok(long.left > 3500 and long.left <= 3600, "run deadline applies: " .. long.left)
+end)
+
+t.test("retry delay past deadline fails", function()
+  h.setup(t)
+  local started = sys.monotonic()
+  local status, _, err = h.run([[
+local errors = require("mnem.errors")
+playbook {
+  name = "late-retry",
+  steps = { step "Throttled" {
+    timeout = "1s",
+    retry = { match = "Throttling", interval = "10s", max_attempts = 3 },
+    run = function()
+      error(errors.new{ kind = "aws", code = "Throttling", message = "slow down", retryable = true })
+    end,
+  } },
+}
+]])
+  t.eq(status, 1, "exit status")
+  t.ok(sys.monotonic() - started < 5, "did not sleep through the delay")
+  t.contains(err, "would pass it", "message explains the retry would pass the deadline")
+  t.contains(err, "slow down", "message gives the last error")
+end)
+
+return t.done()
