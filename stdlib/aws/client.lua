@@ -434,7 +434,9 @@ end
 --- Makes a client with OPTIONS: { region, profile, endpoint_url,
 -- max_attempts, retry_mode ("standard", "legacy" or "adaptive"),
 -- access_key_id, secret_access_key, session_token, timeout (seconds per
--- request, default 60), connect_timeout (default 10) }. Unknown keys raise.
+-- request, default 60), connect_timeout (default 10), random (a function
+-- returning a number in [0, 1) for the retry jitter; tests pass a fixed
+-- one) }. Unknown keys raise.
 -- Nothing is read or sent until the first call.
 function M.new(options)
   options = check_options(options, "aws.client")

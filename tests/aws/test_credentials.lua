@@ -97,7 +97,8 @@ t.test("profile option skips environment", function()
 end)
 
 t.test("AWS_PROFILE does not skip environment", function()
-  local c = resolve({}, { AWS_PROFILE = "dev", AWS_ACCESS_KEY_ID = "AKENV", AWS_SECRET_ACCESS_KEY = "env-secret-x" }, "",
+  local env = { AWS_PROFILE = "dev", AWS_ACCESS_KEY_ID = "AKENV", AWS_SECRET_ACCESS_KEY = "env-secret-x" }
+  local c = resolve({}, env, "",
     "[dev]\naws_access_key_id = AKDEV\naws_secret_access_key = s1\n")
   t.eq(c.access_key, "AKENV")
 end)
