@@ -1,10 +1,11 @@
 """Loopback HTTP/1.1 server for tests/wire/test_curl.lua.
 
-Usage: python3 http_server.py PORT_FILE [LIFETIME_SECONDS]
+Usage: python3 http_server.py PORT_FILE [LIFETIME_SECONDS [CERT KEY]]
 
 Binds 127.0.0.1 on a free port, writes the port number to PORT_FILE and
 serves until killed, or until LIFETIME_SECONDS (default 300) have passed so
-a test that dies early leaves no server behind. Routes:
+a test that dies early leaves no server behind. With CERT and KEY (PEM
+files) it serves HTTPS. Routes:
 
   /status/N         status N, body "status N"
   /echo             JSON: method, path, headers ([name, value] list),
@@ -19,6 +20,7 @@ a test that dies early leaves no server behind. Routes:
 
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -91,6 +93,10 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if len(sys.argv) > 4:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     lifetime = float(sys.argv[2]) if len(sys.argv) > 2 else 300
     threading.Timer(lifetime, lambda: os._exit(0)).start()
     # Written under another name and renamed, so a reader never sees a

@@ -8,12 +8,14 @@ local cjson = require("cjson")
 
 local here = (arg and arg[0] or "tests/wire/test_curl.lua"):match("^(.*)/[^/]+$") or "."
 
--- Starts the server and returns its base URL and process id.
-local function start_server()
+-- Starts the server (HTTPS when CERT and KEY are given) and returns its
+-- base URL and process id.
+local function start_server(cert, key)
   local dir = t.tmpdir()
   local port_file = dir .. "/port"
-  local p = io.popen(("python3 '%s/http_server.py' '%s' 120 >'%s/server.log' 2>&1 & echo $!"):format(
-    here, port_file, dir))
+  local tls = cert and ("'%s' '%s'"):format(cert, key) or ""
+  local p = io.popen(("python3 '%s/http_server.py' '%s' 120 %s >'%s/server.log' 2>&1 & echo $!"):format(
+    here, port_file, tls, dir))
   local pid = p:read("l")
   p:close()
   for _ = 1, 100 do
@@ -21,7 +23,7 @@ local function start_server()
     if f then
       local port = f:read("l")
       f:close()
-      return "http://127.0.0.1:" .. port, pid
+      return (cert and "https" or "http") .. "://127.0.0.1:" .. port, pid
     end
     sys.sleep(0.05)
   end
@@ -266,6 +268,48 @@ t.test("curl close via to-be-closed", function()
   t.raises(function() kept:request({ url = base .. "/status/200" }) end, "closed curl session")
 end)
 
+-- A self-signed certificate for 127.0.0.1 and localhost, made here.
+local function make_certificate()
+  local dir = t.tmpdir()
+  local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+  local ok = os.execute(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+    .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '%s' -out '%s' >/dev/null 2>&1"):format(key, cert))
+  return ok and cert or nil, key
+end
+
+local cert, key = make_certificate()
+local tls_base, tls_pid
+if cert then tls_base, tls_pid = start_server(cert, key) end
+
+t.test("curl TLS untrusted certificate", function()
+  if not cert then t.skip("openssl could not make a test certificate") end
+  local r, err = session:request({ url = tls_base .. "/status/200" })
+  t.eq(r, nil)
+  t.eq(err.stage, "tls")
+  t.eq(err.curl_code, 60)
+end)
+
+t.test("curl TLS with ca_file", function()
+  if not cert then t.skip("openssl could not make a test certificate") end
+  local r, err = session:request({ url = tls_base .. "/status/200", ca_file = cert })
+  t.ok(r, "request failed: " .. tostring(err and err.message))
+  t.eq(r.status, 200)
+  t.ok(r.time.tls > 0, "tls time " .. r.time.tls)
+end)
+
+t.test("curl TLS host mismatch", function()
+  if not cert then t.skip("openssl could not make a test certificate") end
+  local port = tls_base:match(":(%d+)$")
+  local r, err = session:request({
+    url = "https://other.example:" .. port .. "/status/200",
+    ca_file = cert,
+    connect_to = { "other.example:" .. port .. ":127.0.0.1:" .. port },
+  })
+  t.eq(r, nil)
+  t.eq(err.stage, "tls")
+end)
+
 session:close()
 os.execute("kill " .. server_pid)
+if tls_pid then os.execute("kill " .. tls_pid) end
 return t.done()
