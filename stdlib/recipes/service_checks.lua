@@ -1,0 +1,111 @@
+-- recipes.service_checks: read-only checks of a running service.
+--
+--   step "Check there is no autoscaling" (service_checks.no_scalable_targets(svc))
+--   step "Check the health endpoint" (service_checks.load_balancer_health(lb))
+--   step "Check the migration gate" (service_checks.migration_gate(gate))
+local aws = require("aws")
+local errors = require("mnem.errors")
+local http = require("http")
+
+local M = {}
+
+--- Returns the fields of a step that fails when Application Auto Scaling
+-- has scalable targets for the ECS service SPEC(ctx) = { cluster, service },
+-- because a target would override the desired count the playbook sets.
+function M.no_scalable_targets(spec_of)
+  return {
+    description = "Verify Application Auto Scaling has no scalable targets for the service",
+    run = function(ctx)
+      local spec = spec_of(ctx)
+      local resource = ("service/%s/%s"):format(spec.cluster, spec.service)
+      local out = aws.application_autoscaling.describe_scalable_targets{
+        ServiceNamespace = "ecs", ResourceIds = { resource } }
+      local targets = out.ScalableTargets or {}
+      if #targets > 0 then
+        errors.raise{ kind = "check", code = "ScalableTargetFound",
+                      message = ("%s has %d scalable target(s) (%s, min %s, max %s): they would override the desired "
+                        .. "count; deregister them or set the count through them"):format(resource, #targets,
+                        targets[1].ScalableDimension, tostring(targets[1].MinCapacity), tostring(targets[1].MaxCapacity)) }
+      end
+      ctx.log.info(resource .. " has no scalable targets")
+      return { resource = resource, scalable_targets = 0 }
+    end,
+  }
+end
+
+--- Returns the fields of a step that finds the load balancer SPEC(ctx).name
+-- and waits until http://DNSNAME:PORT/PATH answers SPEC.expect_status (200)
+-- with a JSON body containing SPEC.expect_json ({ status = "ok" }).
+function M.load_balancer_health(spec_of)
+  return {
+    description = "Wait until the load balancer's health endpoint answers as expected",
+    run = function(ctx)
+      local spec = spec_of(ctx)
+      local out = aws.elbv2.describe_load_balancers{ Names = { spec.name } }
+      local lb = out.LoadBalancers[1]
+      local url = ("http://%s:%d%s"):format(lb.DNSName, spec.port, spec.path or "/health/")
+      http.wait_healthy(url, { expect_status = spec.expect_status or 200,
+                               expect_json = spec.expect_json or { status = "ok" },
+                               timeout = spec.timeout or "5m", interval = spec.interval or "5s" })
+      return { url = url, load_balancer = lb.LoadBalancerName }
+    end,
+  }
+end
+
+-- Parses "Command finished with code N in Xs: COMMAND" log lines.
+local function gate_lines(events)
+  local results = {}
+  for _, e in ipairs(events) do
+    local code, seconds, command = e.message:match("Command finished with code (%-?%d+) in ([%d.]+)s: (.+)$")
+    if code then
+      results[#results + 1] = { code = tonumber(code), seconds = tonumber(seconds), command = command,
+                                time = e.timestamp, stream = e.logStreamName, line = e.message }
+    end
+  end
+  return results
+end
+
+--- Returns the fields of a step that reads the service's log events for
+-- the migration gate: SPEC(ctx) = { log_group, required = "alembic upgrade
+-- heads", since_step = name of the deploy step (optional), lookback =
+-- seconds (default 3600) }. It fails unless a line reports REQUIRED
+-- finishing with code 0; earlier failures (such as `alembic check` with
+-- code 255) are listed in the outputs and recorded as recovered problems.
+function M.migration_gate(spec_of)
+  return {
+    description = "Read the service's logs for the migration gate",
+    run = function(ctx)
+      local spec = spec_of(ctx)
+      local now_ms = math.floor(require("mnem._sys").now() * 1000)
+      local params = { logGroupName = spec.log_group, filterPattern = '"Command finished with code"',
+                       startTime = now_ms - math.floor((spec.lookback or 3600) * 1000) }
+      local events = {}
+      for page in aws.logs.paginate("filter_log_events", params) do
+        for _, e in ipairs(page.events or {}) do events[#events + 1] = e end
+      end
+      local results = gate_lines(events)
+      local passed, failures = nil, {}
+      for _, r in ipairs(results) do
+        if r.code == 0 and r.command:find(spec.required, 1, true) then passed = r end
+        if r.code ~= 0 then failures[#failures + 1] = r end
+      end
+      for _, f in ipairs(failures) do
+        ctx.log.warn(("migration gate: %s finished with code %d"):format(f.command, f.code))
+      end
+      if not passed then
+        errors.raise{ kind = "check", code = "MigrationGateNotPassed",
+                      message = ("no log line in %s reports %q finishing with code 0 (%d gate lines, %d failed)")
+                        :format(spec.log_group, spec.required, #results, #failures) }
+      end
+      if #failures > 0 then
+        ctx.problem{ summary = ("%d migration gate command(s) failed before it passed, e.g. %s (code %d)")
+                       :format(#failures, failures[1].command, failures[1].code),
+                     resolution = ("%s finished with code 0 in %ss"):format(passed.command, tostring(passed.seconds)) }
+      end
+      ctx.log.info("migration gate passed: " .. passed.line)
+      return { passed = passed.line, failed_before = #failures }
+    end,
+  }
+end
+
+return M
