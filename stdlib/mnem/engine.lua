@@ -238,6 +238,7 @@ local function run_step(run, node, parent_deadline, parent_what)
   local deadline, what = effective_deadline(parent_deadline, parent_what, node.timeout, ("step %q"):format(node.name))
   log.set_context("step", node.name)
   dryrun.set_step(node.name)
+  run.rec.step = node.name
   local ctx = make_ctx(run, node, 1)
   local skipped, fine, skip_error = skip_node(run, node, ctx, deadline, what)
   if skipped then return true end
@@ -348,6 +349,7 @@ local function run_rollbacks(run)
     else
       log.set_context("step", node.name)
       dryrun.set_step(node.name)
+      run.rec.step = node.name
       log.info("rolling back")
       run.rec:event("rollback_start", { step = node.name })
       local started = sys.monotonic()

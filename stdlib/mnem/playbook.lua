@@ -374,6 +374,12 @@ local function make_env(state)
     return state.declared
   end
   dsl.step, dsl.group, dsl.vars = M.step, M.group, state.values
+  -- print masks secrets like every other output of a run.
+  function dsl.print(...)
+    local parts = table.pack(...)
+    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+    io.stdout:write(secret.redact(table.concat(parts, "\t", 1, parts.n)), "\n")
+  end
   -- Recipes loaded from the playbook folder or MNEM_PATH share this
   -- environment, so they can use step, aws, exec and the rest too.
   function dsl.require(name)

@@ -93,7 +93,8 @@ function M.open(options)
   local path = folder .. "/" .. id .. ".jsonl"
   local file, open_error = sys.open_record(path)
   if not file then error("cannot create the run record: " .. open_error, 0) end
-  local rec = setmetatable({ id = id, path = path, file = file, started = sys.monotonic() }, Record)
+  -- `step` is the step running now, set by the engine for primitive lines.
+  local rec = setmetatable({ id = id, path = path, file = file, started = sys.monotonic(), step = nil }, Record)
   active = rec
   return rec
 end
@@ -139,11 +140,15 @@ end
 
 --- Records one primitive call: { name = "aws.rds.create_db_instance",
 -- args = {...}, status = "ok"|"error", error = err, duration = seconds,
--- ... }. Primitives call it after each call; a no-op when no run is active.
+-- ... }, with the current step added. Primitives call it after each call;
+-- a no-op when no run is active.
 function M.primitive(call)
   if not active then return end
   if type(call) ~= "table" then error("record.primitive: expected a table, got a " .. type(call), 2) end
-  active:event("primitive", call)
+  local fields = {}
+  for k, v in pairs(call) do fields[k] = v end
+  if fields.step == nil then fields.step = active.step end
+  active:event("primitive", fields)
 end
 
 --- Reads the run record at PATH and returns its events (a list of tables)

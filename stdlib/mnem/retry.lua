@@ -33,7 +33,7 @@ function M.closest(name, candidates)
       previous = current
     end
     local d = previous[#b]
-    if d <= math.max(2, #b // 3) and (not best_distance or d < best_distance) then
+    if d <= math.max(2, math.max(#a, #b) // 2) and (not best_distance or d < best_distance) then
       best, best_distance = candidate, d
     end
   end
