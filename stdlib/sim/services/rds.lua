@@ -1,0 +1,538 @@
+-- sim.services.rds: the simulated Amazon RDS DB instances and subnet groups.
+--
+-- An instance moves through timed phases (creating, backing-up, modifying
+-- for CreateDBInstance; modifying for ModifyDBInstance with
+-- ApplyImmediately; deleting for DeleteDBInstance). Phases end at simulated
+-- times, and every operation first advances the instances to world:now().
+--
+-- Scenario section (all optional):
+--   rds = {
+--     durations = { creating = 300, backing_up = 120, modifying = 90, deleting = 60 },
+--     endpoint = { address = "127.0.0.1", port = 5432 },  -- every new instance
+--     subnet_groups = { { name =, description =, vpc_id =, subnets = { { id =, az = } } } },
+--     instances = { { identifier =, engine =, class =, allocated_storage =, ... } },
+--   }
+-- Pre-existing instances take the CreateDBInstance member names in snake
+-- case or in AWS spelling (DBInstanceIdentifier, Engine, ...) and start
+-- out available.
+local common = require("sim.services.common")
+local secret = require("mnem.secret")
+
+local M = {}
+
+M.model = "rds"
+
+local DEFAULT_DURATIONS = { creating = 300, backing_up = 120, modifying = 90, deleting = 60 }
+
+-- Engines the simulator accepts, with the default version and port.
+local ENGINES = {
+  postgres = { version = "16.3", port = 5432, family = "postgres16" },
+  mysql = { version = "8.0.35", port = 3306, family = "mysql8.0" },
+  mariadb = { version = "10.11.6", port = 3306, family = "mariadb10.11" },
+  ["aurora-postgresql"] = { version = "16.1", port = 5432, family = "aurora-postgresql16" },
+  ["aurora-mysql"] = { version = "8.0.mysql_aurora.3.05.2", port = 3306, family = "aurora-mysql8.0" },
+}
+
+-- States in which ModifyDBInstance and DeleteDBInstance are accepted.
+local SETTLED = { available = true, stopped = true, ["storage-full"] = true, failed = true }
+
+local function state(world)
+  return common.state(world, "rds")
+end
+
+local function current_status(inst)
+  local phase = inst.phases[1]
+  return phase and phase.status or inst.settled_status
+end
+
+-- Moves the pending modifications into the instance itself.
+local function apply_pending(inst)
+  for k, v in pairs(inst.pending) do
+    if k ~= "MasterUserPassword" then inst.fields[k] = v end
+  end
+  inst.pending = {}
+end
+
+-- Ends every phase of INST that is over at time NOW; returns false once the
+-- instance has been deleted.
+local function advance_instance(inst, now)
+  while inst.phases[1] and inst.phases[1].ends <= now do
+    local phase = table.remove(inst.phases, 1)
+    if phase.status == "creating" then inst.fields.InstanceCreateTime = phase.ends end
+    if phase.apply_pending then apply_pending(inst) end
+    if phase.status == "deleting" then return false end
+  end
+  return true
+end
+
+local function advance(world)
+  local st = state(world)
+  local now = world:now()
+  for id, inst in pairs(st.instances) do
+    if not advance_instance(inst, now) then st.instances[id] = nil end
+  end
+end
+
+local function subnet_group_output(group, region)
+  local subnets = {}
+  for i, s in ipairs(group.subnets or {}) do
+    subnets[#subnets + 1] = {
+      SubnetIdentifier = s.id or s.SubnetIdentifier or ("subnet-%017x"):format(i),
+      SubnetAvailabilityZone = { Name = s.az or s.availability_zone or (region .. string.char(96 + i)) },
+      SubnetOutpost = {},
+      SubnetStatus = "Active",
+    }
+  end
+  return {
+    DBSubnetGroupName = group.name,
+    DBSubnetGroupDescription = group.description or group.name,
+    VpcId = group.vpc_id or "vpc-0a1b2c3d4e5f60718",
+    SubnetGroupStatus = "Complete",
+    Subnets = subnets,
+    DBSubnetGroupArn = group.arn,
+    SupportedNetworkTypes = { "IPV4" },
+  }
+end
+
+-- Returns the DescribeDBInstances shape of INST.
+local function instance_output(world, inst)
+  local f = inst.fields
+  local status = current_status(inst)
+  local out = common.copy(f)
+  out.DBInstanceStatus = status
+  out.PendingModifiedValues = {}
+  for k, v in pairs(inst.pending) do
+    out.PendingModifiedValues[k] = (k == "MasterUserPassword") and "****" or common.copy(v)
+  end
+  if status == "creating" then
+    out.Endpoint = nil
+    out.InstanceCreateTime = nil
+  else
+    out.LatestRestorableTime = common.iso(world:now() - 300)
+  end
+  local st = state(world)
+  local group = st.subnet_groups[f.DBSubnetGroupName or "default"]
+  out.DBSubnetGroupName = nil
+  if group then out.DBSubnetGroup = subnet_group_output(group, inst.region) end
+  if type(out.InstanceCreateTime) == "number" then out.InstanceCreateTime = common.iso(out.InstanceCreateTime) end
+  return out
+end
+
+local function find_instance(ctx, id)
+  local inst = state(ctx.world).instances[id]
+  if not inst then ctx.fail("DBInstanceNotFound", ("DBInstance %s not found."):format(id), 404) end
+  return inst
+end
+
+local function endpoint_for(world, identifier, region, engine)
+  local ep = state(world).endpoint
+  if ep then
+    return { Address = ep.address or ep.Address, Port = math.tointeger(ep.port or ep.Port) or ENGINES[engine].port,
+             HostedZoneId = "Z29XKXDKYMONMX" }
+  end
+  return { Address = ("%s.cabcdefghijk.%s.rds.amazonaws.com"):format(identifier, region),
+           Port = ENGINES[engine].port, HostedZoneId = "Z29XKXDKYMONMX" }
+end
+
+-- Checks the storage settings of a new or modified instance (AWS rules for
+-- PostgreSQL on gp3: a size below 400 GiB has a fixed baseline of 3000 IOPS
+-- and 125 MiB/s, which the caller may not set).
+local function check_storage(ctx, engine, storage_type, size, iops, throughput)
+  if size == nil then return end
+  local minimum = (storage_type == "io1" or storage_type == "io2") and 100 or 20
+  if size < minimum or size > 65536 then
+    ctx.fail("InvalidParameterValue",
+      ("Invalid storage size for engine name %s and storage type %s: %d"):format(engine, storage_type, size), 400)
+  end
+  if storage_type == "gp3" and (iops ~= nil or throughput ~= nil) and size < 400
+     and (engine == "postgres" or engine == "mysql" or engine == "mariadb") then
+    ctx.fail("InvalidParameterCombination",
+      ("You can't specify IOPS or storage throughput for engine %s and a storage size less than 400."):format(engine),
+      400)
+  end
+  if (storage_type == "io1" or storage_type == "io2") and iops == nil then
+    ctx.fail("InvalidParameterCombination", "Provisioned IOPS storage requires the Iops parameter.", 400)
+  end
+  if storage_type == "gp2" and iops ~= nil then
+    ctx.fail("InvalidParameterCombination", "You can't specify IOPS for storage type gp2.", 400)
+  end
+end
+
+-- Returns the IOPS and throughput AWS reports for STORAGE_TYPE and SIZE
+-- when the caller set none: the gp3 baseline.
+local function storage_defaults(storage_type, size, iops, throughput)
+  if storage_type ~= "gp3" then return iops, throughput end
+  if size >= 400 then return iops or 12000, throughput or 500 end
+  return iops or 3000, throughput or 125
+end
+
+local function check_class(ctx, class)
+  if type(class) ~= "string" or not class:match("^db%.[%w]+%.[%w]+$") then
+    ctx.fail("InvalidParameterValue", ("Invalid DB Instance class: %s"):format(tostring(class)), 400)
+  end
+end
+
+local function check_identifier(ctx, id)
+  if not id:match("^%a[%w%-]*$") or id:find("%-%-") or id:sub(-1) == "-" or #id > 63 then
+    ctx.fail("InvalidParameterValue", "The parameter DBInstanceIdentifier is not a valid identifier. Identifiers "
+      .. "must begin with a letter; must contain only ASCII letters, digits, and hyphens; and must not end with "
+      .. "a hyphen or contain two consecutive hyphens.", 400)
+  end
+end
+
+local function security_groups(ids)
+  local out = {}
+  for _, id in ipairs(ids or { "sg-0123456789abcdef0" }) do
+    out[#out + 1] = { VpcSecurityGroupId = id, Status = "active" }
+  end
+  return out
+end
+
+-- Builds the stored fields of a new instance from CreateDBInstance INPUT.
+local function new_fields(ctx, input, region)
+  local world = ctx.world
+  local engine = input.Engine
+  local info = ENGINES[engine]
+  local storage_type = input.StorageType or "gp2"
+  local size = input.AllocatedStorage
+  local iops, throughput = storage_defaults(storage_type, size or 20, input.Iops, input.StorageThroughput)
+  local id = input.DBInstanceIdentifier
+  local az = input.AvailabilityZone or (region .. "a")
+  local monitoring = input.MonitoringInterval or 0
+  local pi = input.EnablePerformanceInsights or false
+  return {
+    DBInstanceIdentifier = id,
+    DBInstanceClass = input.DBInstanceClass,
+    Engine = engine,
+    EngineVersion = input.EngineVersion or info.version,
+    MasterUsername = input.MasterUsername,
+    DBName = input.DBName,
+    Endpoint = endpoint_for(world, id, region, engine),
+    AllocatedStorage = size,
+    MaxAllocatedStorage = input.MaxAllocatedStorage,
+    StorageType = storage_type,
+    Iops = iops,
+    StorageThroughput = throughput,
+    StorageEncrypted = input.StorageEncrypted or false,
+    KmsKeyId = input.StorageEncrypted and (input.KmsKeyId or common.arn("kms", region, world.account,
+      "key/" .. common.uuid(world))) or nil,
+    MultiAZ = input.MultiAZ or false,
+    AvailabilityZone = az,
+    SecondaryAvailabilityZone = input.MultiAZ and (region .. "b") or nil,
+    BackupRetentionPeriod = input.BackupRetentionPeriod or 1,
+    PreferredBackupWindow = input.PreferredBackupWindow or "03:00-03:30",
+    PreferredMaintenanceWindow = input.PreferredMaintenanceWindow or "sun:05:00-sun:05:30",
+    DeletionProtection = input.DeletionProtection or false,
+    PerformanceInsightsEnabled = pi,
+    PerformanceInsightsRetentionPeriod = pi and (input.PerformanceInsightsRetentionPeriod or 7) or nil,
+    PerformanceInsightsKMSKeyId = pi and common.arn("kms", region, world.account, "key/" .. common.uuid(world)) or nil,
+    MonitoringInterval = monitoring,
+    MonitoringRoleArn = monitoring > 0 and input.MonitoringRoleArn or nil,
+    PubliclyAccessible = input.PubliclyAccessible or false,
+    AutoMinorVersionUpgrade = input.AutoMinorVersionUpgrade ~= false,
+    CopyTagsToSnapshot = input.CopyTagsToSnapshot or false,
+    IAMDatabaseAuthenticationEnabled = input.EnableIAMDatabaseAuthentication or false,
+    LicenseModel = engine:find("^postgres") and "postgresql-license" or "general-public-license",
+    CACertificateIdentifier = input.CACertificateIdentifier or "rds-ca-rsa2048-g1",
+    DBSubnetGroupName = input.DBSubnetGroupName or "default",
+    VpcSecurityGroups = security_groups(input.VpcSecurityGroupIds),
+    DBSecurityGroups = {},
+    DBParameterGroups = { { DBParameterGroupName = input.DBParameterGroupName or ("default." .. info.family),
+                            ParameterApplyStatus = "in-sync" } },
+    OptionGroupMemberships = { { OptionGroupName = "default:" .. engine .. "-" .. info.family:match("%d.*$"),
+                                 Status = "in-sync" } },
+    EnabledCloudwatchLogsExports = input.EnableCloudwatchLogsExports,
+    DbInstancePort = 0,
+    DbiResourceId = "db-" .. common.random_string(world, 26, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+    DBInstanceArn = common.arn("rds", region, world.account, "db:" .. id),
+    TagList = common.copy(input.Tags or {}),
+    NetworkType = input.NetworkType or "IPV4",
+    ReadReplicaDBInstanceIdentifiers = {},
+    CustomerOwnedIpEnabled = false,
+    BackupTarget = "region",
+  }
+end
+
+-- Creates and stores an instance; PHASES is the list of timed phases.
+local function create_instance(ctx, input, phases)
+  local region = common.region(ctx)
+  local inst = {
+    fields = new_fields(ctx, input, region),
+    pending = {},
+    phases = phases,
+    settled_status = "available",
+    region = region,
+  }
+  if input.MasterUserPassword then secret.mark(input.MasterUserPassword) end
+  state(ctx.world).instances[input.DBInstanceIdentifier] = inst
+  return inst
+end
+
+local function validate_create(ctx, input)
+  for _, field in ipairs({ "DBInstanceIdentifier", "DBInstanceClass", "Engine" }) do
+    common.require_field(ctx, input, field)
+  end
+  local st = state(ctx.world)
+  check_identifier(ctx, input.DBInstanceIdentifier)
+  if st.instances[input.DBInstanceIdentifier] then
+    ctx.fail("DBInstanceAlreadyExists", "DB instance already exists", 400)
+  end
+  if not ENGINES[input.Engine] then
+    ctx.fail("InvalidParameterValue", ("Invalid DB engine: %s"):format(tostring(input.Engine)), 400)
+  end
+  check_class(ctx, input.DBInstanceClass)
+  if not input.Engine:find("^aurora") then
+    if input.AllocatedStorage == nil then
+      ctx.fail("InvalidParameterValue", "The AllocatedStorage parameter is required for this engine.", 400)
+    end
+    if input.MasterUsername == nil then
+      ctx.fail("InvalidParameterValue", "The parameter MasterUsername must be provided and must not be blank.", 400)
+    end
+    if input.MasterUserPassword == nil and not input.ManageMasterUserPassword then
+      ctx.fail("InvalidParameterValue", "The parameter MasterUserPassword must be provided and must not be blank.",
+        400)
+    end
+  end
+  if input.MasterUserPassword and #input.MasterUserPassword < 8 then
+    ctx.fail("InvalidParameterValue", "The parameter MasterUserPassword is not a valid password because it is "
+      .. "shorter than 8 characters.", 400)
+  end
+  if input.DBSubnetGroupName and not st.subnet_groups[input.DBSubnetGroupName] then
+    ctx.fail("DBSubnetGroupNotFoundFault", ("DBSubnetGroup %s not found."):format(input.DBSubnetGroupName), 404)
+  end
+  check_storage(ctx, input.Engine, input.StorageType or "gp2", input.AllocatedStorage, input.Iops,
+    input.StorageThroughput)
+end
+
+--- Returns the durations (simulated seconds) of the phases.
+local function durations(world)
+  return state(world).durations
+end
+
+M.operations = {}
+
+--- CreateDBInstance: validates, then starts creating → backing-up →
+-- modifying → available.
+function M.operations.CreateDBInstance(ctx, input)
+  advance(ctx.world)
+  validate_create(ctx, input)
+  local d = durations(ctx.world)
+  local t = ctx.world:now()
+  local phases = {
+    { status = "creating", ends = t + d.creating },
+    { status = "backing-up", ends = t + d.creating + d.backing_up },
+    { status = "modifying", ends = t + d.creating + d.backing_up + d.modifying },
+  }
+  local inst = create_instance(ctx, input, phases)
+  return { DBInstance = instance_output(ctx.world, inst) }
+end
+
+--- DescribeDBInstances: one instance by identifier or ARN, or all of them
+-- (MaxRecords/Marker pagination).
+function M.operations.DescribeDBInstances(ctx, input)
+  advance(ctx.world)
+  local st = state(ctx.world)
+  local id = input.DBInstanceIdentifier
+  if id then
+    id = id:match("^arn:aws:rds:[^:]*:%d+:db:(.+)$") or id
+    return { DBInstances = { instance_output(ctx.world, find_instance(ctx, id)) } }
+  end
+  local all = {}
+  for _, inst in ipairs(common.sorted_values(st.instances)) do all[#all + 1] = instance_output(ctx.world, inst) end
+  local limit = input.MaxRecords or 100
+  if limit < 20 or limit > 100 then
+    ctx.fail("InvalidParameterValue", "Invalid value for MaxRecords. Must be between 20 and 100", 400)
+  end
+  local page, marker = common.page(all, input.Marker, limit)
+  if not page then ctx.fail("InvalidParameterValue", "The marker is not valid.", 400) end
+  return { DBInstances = page, Marker = marker }
+end
+
+-- ModifyDBInstance members that wait for ApplyImmediately or the
+-- maintenance window; others (protection, backups, monitoring) apply at once.
+local PENDING_MEMBERS = {
+  DBInstanceClass = "DBInstanceClass", AllocatedStorage = "AllocatedStorage", StorageType = "StorageType",
+  Iops = "Iops", StorageThroughput = "StorageThroughput", MultiAZ = "MultiAZ", EngineVersion = "EngineVersion",
+  MasterUserPassword = "MasterUserPassword", CACertificateIdentifier = "CACertificateIdentifier",
+  DBSubnetGroupName = "DBSubnetGroupName",
+}
+local IMMEDIATE_MEMBERS = {
+  DeletionProtection = "DeletionProtection", BackupRetentionPeriod = "BackupRetentionPeriod",
+  PreferredBackupWindow = "PreferredBackupWindow", PreferredMaintenanceWindow = "PreferredMaintenanceWindow",
+  AutoMinorVersionUpgrade = "AutoMinorVersionUpgrade", CopyTagsToSnapshot = "CopyTagsToSnapshot",
+  EnablePerformanceInsights = "PerformanceInsightsEnabled",
+  PerformanceInsightsRetentionPeriod = "PerformanceInsightsRetentionPeriod",
+  MonitoringInterval = "MonitoringInterval", MaxAllocatedStorage = "MaxAllocatedStorage",
+  PubliclyAccessible = "PubliclyAccessible",
+}
+
+local function check_modify(ctx, inst, input)
+  local f = inst.fields
+  if input.DBInstanceClass then check_class(ctx, input.DBInstanceClass) end
+  if input.AllocatedStorage and input.AllocatedStorage < f.AllocatedStorage then
+    ctx.fail("InvalidParameterCombination", "Invalid storage size: you can't reduce the allocated storage.", 400)
+  end
+  if input.AllocatedStorage or input.StorageType or input.Iops or input.StorageThroughput then
+    check_storage(ctx, f.Engine, input.StorageType or f.StorageType, input.AllocatedStorage or f.AllocatedStorage,
+      input.Iops, input.StorageThroughput)
+  end
+  if input.DBSubnetGroupName and not state(ctx.world).subnet_groups[input.DBSubnetGroupName] then
+    ctx.fail("DBSubnetGroupNotFoundFault", ("DBSubnetGroup %s not found."):format(input.DBSubnetGroupName), 404)
+  end
+end
+
+--- ModifyDBInstance: settings such as DeletionProtection apply at once;
+-- class, storage and the rest become PendingModifiedValues, applied after a
+-- `modifying` phase when ApplyImmediately is set.
+function M.operations.ModifyDBInstance(ctx, input)
+  advance(ctx.world)
+  common.require_field(ctx, input, "DBInstanceIdentifier")
+  local inst = find_instance(ctx, input.DBInstanceIdentifier)
+  local status = current_status(inst)
+  if not SETTLED[status] then
+    ctx.fail("InvalidDBInstanceState", ("Database instance is not in available state."), 400)
+  end
+  check_modify(ctx, inst, input)
+  for member, field in pairs(IMMEDIATE_MEMBERS) do
+    if input[member] ~= nil then inst.fields[field] = input[member] end
+  end
+  if input.EnablePerformanceInsights == false then inst.fields.PerformanceInsightsRetentionPeriod = nil end
+  if input.EnablePerformanceInsights and not inst.fields.PerformanceInsightsRetentionPeriod then
+    inst.fields.PerformanceInsightsRetentionPeriod = 7
+  end
+  if input.VpcSecurityGroupIds then inst.fields.VpcSecurityGroups = security_groups(input.VpcSecurityGroupIds) end
+  local changed = false
+  for member, field in pairs(PENDING_MEMBERS) do
+    if input[member] ~= nil and input[member] ~= inst.fields[field] then
+      inst.pending[field] = input[member]
+      changed = true
+    end
+  end
+  if input.MasterUserPassword then secret.mark(input.MasterUserPassword) end
+  if inst.pending.StorageType == "gp3" or (inst.fields.StorageType == "gp3" and inst.pending.AllocatedStorage) then
+    local size = inst.pending.AllocatedStorage or inst.fields.AllocatedStorage
+    if input.Iops == nil then inst.pending.Iops = select(1, storage_defaults("gp3", size)) end
+    if input.StorageThroughput == nil then inst.pending.StorageThroughput = select(2, storage_defaults("gp3", size)) end
+  end
+  if changed and input.ApplyImmediately then
+    local now = ctx.world:now()
+    inst.phases = { { status = "modifying", ends = now + durations(ctx.world).modifying, apply_pending = true } }
+  end
+  return { DBInstance = instance_output(ctx.world, inst) }
+end
+
+--- DeleteDBInstance: rejected while DeletionProtection is on or without a
+-- final snapshot decision; otherwise `deleting`, then the instance is gone.
+function M.operations.DeleteDBInstance(ctx, input)
+  advance(ctx.world)
+  common.require_field(ctx, input, "DBInstanceIdentifier")
+  local inst = find_instance(ctx, input.DBInstanceIdentifier)
+  if inst.fields.DeletionProtection then
+    ctx.fail("InvalidParameterCombination",
+      "Cannot delete protected DB Instance, please disable deletion protection and try again.", 400)
+  end
+  if not input.SkipFinalSnapshot and not input.FinalDBSnapshotIdentifier then
+    ctx.fail("InvalidParameterCombination",
+      "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.", 400)
+  end
+  if input.SkipFinalSnapshot and input.FinalDBSnapshotIdentifier then
+    ctx.fail("InvalidParameterCombination",
+      "Cannot specify FinalDBSnapshotIdentifier when SkipFinalSnapshot is true.", 400)
+  end
+  local status = current_status(inst)
+  if status == "deleting" then
+    ctx.fail("InvalidDBInstanceState", ("Instance %s is already being deleted."):format(input.DBInstanceIdentifier),
+      400)
+  end
+  if not SETTLED[status] and status ~= "creating" then
+    ctx.fail("InvalidDBInstanceState", "Database instance is not in available state.", 400)
+  end
+  inst.phases = { { status = "deleting", ends = ctx.world:now() + durations(ctx.world).deleting } }
+  return { DBInstance = instance_output(ctx.world, inst) }
+end
+
+--- DescribeDBSubnetGroups: the scenario's subnet groups.
+function M.operations.DescribeDBSubnetGroups(ctx, input)
+  local st = state(ctx.world)
+  local region = common.region(ctx)
+  if input.DBSubnetGroupName then
+    local group = st.subnet_groups[input.DBSubnetGroupName]
+    if not group then
+      ctx.fail("DBSubnetGroupNotFoundFault", ("DBSubnetGroup %s not found."):format(input.DBSubnetGroupName), 404)
+    end
+    return { DBSubnetGroups = { subnet_group_output(group, region) } }
+  end
+  local all = {}
+  for _, group in ipairs(common.sorted_values(st.subnet_groups)) do
+    all[#all + 1] = subnet_group_output(group, region)
+  end
+  local page, marker = common.page(all, input.Marker, input.MaxRecords or 100)
+  if not page then ctx.fail("InvalidParameterValue", "The marker is not valid.", 400) end
+  return { DBSubnetGroups = page, Marker = marker }
+end
+
+-- Scenario instances may use snake_case names for the CreateDBInstance members.
+local SNAKE = {
+  identifier = "DBInstanceIdentifier", class = "DBInstanceClass", engine = "Engine",
+  engine_version = "EngineVersion", allocated_storage = "AllocatedStorage", storage_type = "StorageType",
+  iops = "Iops", storage_throughput = "StorageThroughput", master_username = "MasterUsername",
+  master_password = "MasterUserPassword", db_name = "DBName", subnet_group = "DBSubnetGroupName",
+  security_groups = "VpcSecurityGroupIds", multi_az = "MultiAZ", deletion_protection = "DeletionProtection",
+  backup_retention_period = "BackupRetentionPeriod", storage_encrypted = "StorageEncrypted",
+  performance_insights = "EnablePerformanceInsights",
+  performance_insights_retention_period = "PerformanceInsightsRetentionPeriod",
+}
+
+local function scenario_instance(world, spec)
+  local input = {}
+  for k, v in pairs(spec) do input[SNAKE[k] or k] = v end
+  input.MasterUserPassword = input.MasterUserPassword or "scenario-password"
+  local ctx = {
+    world = world, region = world.region,
+    fail = function(code, message) error(("scenario rds instance: %s: %s"):format(code, message), 0) end,
+  }
+  validate_create(ctx, input)
+  local inst = create_instance(ctx, input, {})
+  inst.fields.InstanceCreateTime = world:now() - 86400 * 30
+  if spec.endpoint then
+    inst.fields.Endpoint = { Address = spec.endpoint.address, Port = math.tointeger(spec.endpoint.port),
+                             HostedZoneId = "Z29XKXDKYMONMX" }
+  end
+end
+
+--- Sets up the RDS state from the scenario's `rds` SECTION.
+function M.init(world, section)
+  section = section or {}
+  local st = state(world)
+  st.instances = {}
+  st.subnet_groups = {}
+  st.durations = {}
+  local given = section.durations or {}
+  for k, v in pairs(DEFAULT_DURATIONS) do st.durations[k] = given[k] or given[k:gsub("_", "-")] or v end
+  st.endpoint = section.endpoint
+  local region = world.region or "us-east-1"
+  for _, g in ipairs(section.subnet_groups or {}) do
+    local group = common.copy(g)
+    group.arn = common.arn("rds", region, world.account, "subgrp:" .. g.name)
+    st.subnet_groups[g.name] = group
+  end
+  if not st.subnet_groups.default then
+    st.subnet_groups.default = {
+      name = "default", description = "default", vpc_id = "vpc-0a1b2c3d4e5f60718",
+      subnets = { { id = "subnet-0aaaaaaaaaaaaaaa1", az = region .. "a" },
+                  { id = "subnet-0aaaaaaaaaaaaaaa2", az = region .. "b" } },
+      arn = common.arn("rds", region, world.account, "subgrp:default"),
+    }
+  end
+  for _, spec in ipairs(section.instances or {}) do scenario_instance(world, spec) end
+end
+
+--- Returns the current fields of instance ID (advanced to now), or nil;
+-- for other simulated services and tests.
+function M.instance(world, id)
+  advance(world)
+  local inst = state(world).instances[id]
+  return inst and instance_output(world, inst)
+end
+
+return M
