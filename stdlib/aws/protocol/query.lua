@@ -190,9 +190,12 @@ local function text_of(node)
   return node and node.text or ""
 end
 
+-- Returns the root element of XML TEXT; raises the parser's message when
+-- TEXT is not well-formed.
 local function parse_xml(text)
-  if type(xml.parse) ~= "function" then error("aws.protocol.query: mnem._xml.parse is not available", 2) end
-  return xml.parse(text)
+  local root, problem = xml.parse(text)
+  if type(root) ~= "table" then error(problem or "invalid XML", 0) end
+  return root
 end
 
 local parse_node
@@ -282,7 +285,7 @@ function M.parse_response(m, operation, _, headers, body)
     return {}, header_value(headers, "x-amzn-RequestId")
   end
   local ok, root = pcall(parse_xml, body or "")
-  if not ok or type(root) ~= "table" then
+  if not ok then
     error(("%s.%s: invalid XML response: %s"):format(m.service, op.name, tostring(root)), 2)
   end
   local request_id = response_request_id(root) or header_value(headers, "x-amzn-RequestId")
@@ -319,7 +322,7 @@ end
 function M.parse_error(_, status, headers, body)
   local header_id = header_value(headers, "x-amzn-RequestId") or header_value(headers, "x-amz-request-id")
   local ok, root = pcall(parse_xml, body or "")
-  local err = ok and type(root) == "table" and (local_name(root) == "Error" and root or find_descendant(root, "Error"))
+  local err = ok and (local_name(root) == "Error" and root or find_descendant(root, "Error"))
   local code = err and child_named(err, "Code")
   if code and code.text and code.text ~= "" then
     local message = child_named(err, "Message")
@@ -489,11 +492,7 @@ end
 
 -- Server side: responses ---------------------------------------------------
 
-local function escape(text)
-  if type(xml.escape) == "function" then return xml.escape(text) end
-  return (text:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
-                                 ["'"] = "&apos;" }))
-end
+local escape = xml.escape
 
 local write_node
 
