@@ -1,0 +1,250 @@
+-- mnem.report: the summary of a run, written from its run record.
+--
+-- The summary an engineer otherwise writes by hand after an operations
+-- session: what was done and when, how it ended, which problems came up
+-- and how each was solved (retries, recovered errors, fallbacks), which
+-- are left, what was created or changed, and the follow-up work the
+-- playbook declared. The record is already redacted when written, and the
+-- report passes every string through mnem.secret.redact again.
+local cjson = require("cjson")
+local duration = require("mnem.duration")
+local secret = require("mnem.secret")
+
+local M = {}
+
+local function text(value)
+  if value == nil then return "" end
+  if type(value) == "table" then
+    if value.message then
+      return (value.kind and (value.kind .. " ") or "") .. (value.code and (tostring(value.code) .. ": ") or "")
+        .. tostring(value.message)
+    end
+    local ok, encoded = pcall(cjson.encode, value)
+    return ok and encoded or tostring(value)
+  end
+  return tostring(value)
+end
+
+-- One line of VALUE's text; a Lua traceback after the message is dropped.
+local function one_line(value)
+  local t = text(value)
+  t = t:match("^(.-)\n%s*stack traceback:") or t
+  return (t:gsub("%s*\n%s*", " | "))
+end
+
+local function clock(time)
+  return time and time:match("T(%d%d:%d%d:%d%d)") or "?"
+end
+
+--- Builds the report data from EVENTS (mnem.record.read) and returns a
+-- table: run, actions, problems_solved, problems_unresolved, changes,
+-- rollbacks, follow_up, calls (counts of primitive calls by name).
+function M.build(events, truncated)
+  local r = {
+    run = {}, actions = {}, problems_solved = {}, problems_unresolved = {}, changes = {}, rollbacks = {},
+    follow_up = {}, warnings = {}, calls = {}, truncated = truncated or false,
+  }
+  local by_step, step_errors = {}, {}
+  local function action(step)
+    if not by_step[step] then
+      by_step[step] = { step = step, status = "not run", attempts = 0, retries = 0 }
+      r.actions[#r.actions + 1] = by_step[step]
+    end
+    return by_step[step]
+  end
+
+  for _, e in ipairs(events) do
+    local kind = e.event
+    if kind == "run_start" then
+      r.run = { id = e.run, playbook = e.playbook, name = e.name, started = e.time, vars = e.vars,
+                dry_run = e.dry_run, host = e.host, mnem_version = e.mnem_version, status = "unfinished" }
+    elseif kind == "run_end" then
+      r.run.status, r.run.duration, r.run.finished = e.status, e.duration, e.time
+      r.run.error, r.run.failed_step = e.error and one_line(e.error), e.failed_step
+      for _, t in ipairs(e.follow_up or {}) do r.follow_up[#r.follow_up + 1] = t end
+    elseif kind == "step_start" then
+      local a = action(e.step)
+      a.started, a.description, a.status = e.time, e.description, "started"
+    elseif kind == "attempt" then
+      action(e.step).attempts = e.attempt
+    elseif kind == "step_skip" then
+      local a = action(e.step)
+      a.started = a.started or e.time
+      a.status = ({ already_done = "already in place", tags = "skipped (tags)", condition = "skipped (condition)",
+                    not_reached = "not reached" })[e.reason] or ("skipped: " .. tostring(e.reason))
+    elseif kind == "step_finish" then
+      local a = action(e.step)
+      a.duration, a.status = e.duration, e.status == "ok" and "done" or e.status
+      if e.status == "would_run" then a.status = "would run, depends on " .. tostring(e.depends_on) end
+      if e.status == "failed" or e.status == "interrupted" then
+        a.error = one_line(e.error)
+        r.problems_unresolved[#r.problems_unresolved + 1] = { step = e.step, problem = a.error }
+      end
+    elseif kind == "step_error" then
+      step_errors[#step_errors + 1] = { step = e.step, attempt = e.attempt, error = one_line(e.error) }
+    elseif kind == "retry" then
+      local a = action(e.step)
+      a.retries = a.retries + 1
+      a.retry_notes = a.retry_notes or {}
+      a.retry_notes[#a.retry_notes + 1] = ("attempt %d failed (%s); retried after %s"):format(e.attempt,
+        one_line(e.error), duration.format(e.delay))
+    elseif kind == "problem" then
+      r.problems_solved[#r.problems_solved + 1] = { step = e.step, problem = e.summary, solution = e.resolution,
+                                                    time = e.time }
+    elseif kind == "warning" then
+      r.warnings[#r.warnings + 1] = { step = e.step, message = e.message, time = e.time }
+    elseif kind == "change" then
+      r.changes[#r.changes + 1] = { step = e.step, action = e.action, resource = e.resource, id = e.id,
+                                    details = e.details, time = e.time, dry_run = e.dry_run }
+    elseif kind == "rollback_finish" then
+      r.rollbacks[#r.rollbacks + 1] = { step = e.step, status = e.status, error = e.error and one_line(e.error),
+                                        time = e.time }
+      if e.status ~= "ok" then
+        r.problems_unresolved[#r.problems_unresolved + 1] = { step = e.step,
+          problem = "rollback failed: " .. one_line(e.error) }
+      end
+    elseif kind == "follow_up" then
+      local seen = false
+      for _, t in ipairs(r.follow_up) do if t == e.text then seen = true end end
+      if not seen then r.follow_up[#r.follow_up + 1] = e.text end
+    elseif kind == "primitive" then
+      local c = r.calls[e.name] or { name = e.name, count = 0, errors = 0, seconds = 0 }
+      r.calls[e.name] = c
+      c.count = c.count + 1
+      c.seconds = c.seconds + (tonumber(e.duration) or 0)
+      if e.status == "error" then c.errors = c.errors + 1 end
+      if (e.retries or 0) > 0 then
+        r.problems_solved[#r.problems_solved + 1] = { step = e.step,
+          problem = ("%s was retried %d time(s) by the AWS client"):format(e.name, e.retries),
+          solution = e.status == "ok" and "succeeded on a later attempt" or nil, time = e.time }
+      end
+    end
+  end
+
+  -- A step that failed an attempt and still finished was a recovered
+  -- problem: its retries are how it was solved.
+  for _, a in ipairs(r.actions) do
+    if a.retries > 0 and a.status == "done" then
+      r.problems_solved[#r.problems_solved + 1] = { step = a.step,
+        problem = table.concat(a.retry_notes, "; "),
+        solution = ("succeeded on attempt %d"):format(a.attempts) }
+    end
+  end
+  local list = {}
+  for _, c in pairs(r.calls) do list[#list + 1] = c end
+  table.sort(list, function(a, b) return a.name < b.name end)
+  r.calls = list
+  r.step_errors = step_errors
+  return r
+end
+
+local function md_escape(s)
+  return (one_line(s):gsub("|", "\\|"))
+end
+
+--- Returns the report R (from build) as Markdown text.
+function M.markdown(r)
+  local out = {}
+  local function add(line) out[#out + 1] = line or "" end
+  local run = r.run
+  add(("# Run report: %s"):format(run.name or "?"))
+  add()
+  add(("- Run: `%s`%s"):format(run.id or "?", run.dry_run and " (dry run)" or ""))
+  add(("- Playbook: `%s`"):format(run.playbook or "?"))
+  add(("- Started: %s; finished: %s; duration: %s"):format(run.started or "?", run.finished or "not recorded",
+    duration.format(run.duration)))
+  add(("- Outcome: **%s**%s"):format(run.status or "unfinished",
+    run.failed_step and (" at step \"" .. run.failed_step .. "\"") or ""))
+  if run.error then add("- Error: " .. one_line(run.error)) end
+  if run.vars and next(run.vars) then
+    local keys = {}
+    for k in pairs(run.vars) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = ("%s=%s"):format(k, text(run.vars[k])) end
+    add("- Variables: " .. table.concat(parts, ", "))
+  end
+  if r.truncated then add("- Note: the record's last line was cut short; the run did not close its record.") end
+
+  add()
+  add("## Actions taken")
+  add()
+  add("| time | step | outcome | attempts | duration |")
+  add("| --- | --- | --- | --- | --- |")
+  for _, a in ipairs(r.actions) do
+    add(("| %s | %s | %s | %d | %s |"):format(clock(a.started), md_escape(a.step), md_escape(a.status),
+      a.attempts, a.duration and duration.format(a.duration) or "-"))
+  end
+
+  add()
+  add("## Problems encountered and how they were solved")
+  add()
+  if #r.problems_solved == 0 and #r.warnings == 0 then add("None.") end
+  for _, p in ipairs(r.problems_solved) do
+    add(("- %s: %s%s"):format(p.step or "run", one_line(p.problem),
+      p.solution and (" Solved: " .. one_line(p.solution) .. ".") or ""))
+  end
+  for _, w in ipairs(r.warnings) do
+    add(("- %s (warning): %s"):format(w.step or "run", one_line(w.message)))
+  end
+
+  add()
+  add("## Problems left unresolved")
+  add()
+  if #r.problems_unresolved == 0 then add("None.") end
+  for _, p in ipairs(r.problems_unresolved) do add(("- %s: %s"):format(p.step, one_line(p.problem))) end
+
+  add()
+  add("## Changes and artifacts")
+  add()
+  if #r.changes == 0 then add("No resources were created or changed.") end
+  for _, c in ipairs(r.changes) do
+    add(("- %s %s %s `%s`%s (step \"%s\")"):format(clock(c.time), c.action, c.resource, tostring(c.id or ""),
+      c.dry_run and " (dry run: not done)" or "", c.step))
+  end
+  if #r.rollbacks > 0 then
+    add()
+    add("### Rolled back")
+    add()
+    for _, b in ipairs(r.rollbacks) do
+      add(("- %s: %s%s"):format(b.step, b.status == "ok" and "undone" or "rollback failed",
+        b.error and (": " .. b.error) or ""))
+    end
+  end
+
+  add()
+  add("## Follow-up work")
+  add()
+  if #r.follow_up == 0 then add("None declared.") end
+  for _, t in ipairs(r.follow_up) do add("- " .. one_line(t)) end
+
+  if #r.calls > 0 then
+    add()
+    add("## Calls made")
+    add()
+    add("| call | count | errors | time |")
+    add("| --- | --- | --- | --- |")
+    for _, c in ipairs(r.calls) do
+      add(("| `%s` | %d | %d | %s |"):format(c.name, c.count, c.errors, duration.format(c.seconds)))
+    end
+  end
+  return secret.redact(table.concat(out, "\n") .. "\n")
+end
+
+-- The list fields of a report. lua-cjson 2.1 encodes an empty Lua table as
+-- {}, so an empty list is encoded as a marker string replaced by [] after.
+local LISTS = { "actions", "problems_solved", "problems_unresolved", "changes", "rollbacks", "follow_up",
+                "warnings", "calls", "step_errors" }
+local EMPTY_LIST = "\0mnem-empty-list\0"
+
+--- Returns the report R as JSON text.
+function M.json(r)
+  local copy = secret.redact_value(r)
+  for _, key in ipairs(LISTS) do
+    if copy[key] and next(copy[key]) == nil then copy[key] = EMPTY_LIST end
+  end
+  local encoded = cjson.encode(copy)
+  return secret.redact((encoded:gsub('"\\u0000mnem%-empty%-list\\u0000"', "[]")))
+end
+
+return M
