@@ -1,0 +1,400 @@
+-- http: HTTP requests and health checks for playbooks, on libcurl.
+--
+--   local http = require("http")
+--   local r = http.get("https://app.example/health", { json = true, expect_status = 200 })
+--   http.wait_healthy("http://alb.localhost:8080/health/", { expect_json = { status = "ok" }, timeout = "5m" })
+--
+-- All requests share one kept-alive libcurl session. TLS verification is
+-- always on. Redirects are followed only when asked. Transport failures and
+-- unexpected statuses are raised as mnem.errors values of kind "http" that
+-- name the URL (credentials masked), the stage that failed and the time
+-- spent. In a dry run only GET, HEAD and OPTIONS are sent. See
+-- docs/primitives.md, section "http".
+local cjson = require("cjson")
+local curl = require("mnem._curl")
+local duration = require("mnem.duration")
+local errors = require("mnem.errors")
+local secret = require("mnem.secret")
+local sys = require("mnem._sys")
+
+local M = {}
+
+local OPTIONS = {
+  method = true, url = true, headers = true, body = true, timeout = true, connect_timeout = true,
+  follow_redirects = true, max_redirects = true, ca_file = true, json = true, expect_status = true,
+  max_body = true,
+}
+
+local WAIT_OPTIONS = {
+  expect_status = true, expect_json = true, timeout = true, interval = true, description = true,
+  headers = true, ca_file = true, request_timeout = true,
+}
+
+-- Methods that only read, so they are sent in dry runs too.
+local SAFE_METHODS = { GET = true, HEAD = true, OPTIONS = true }
+
+-- Transport stages after which the same request may succeed later.
+local RETRYABLE_STAGES = { dns = true, connect = true, timeout = true, send = true, receive = true }
+
+local STAGE_CODES = {
+  dns = "DNS", connect = "ConnectFailed", timeout = "Timeout", tls = "TLS", send = "SendFailed",
+  receive = "ReceiveFailed", redirect = "TooManyRedirects", url = "InvalidURL",
+}
+
+local EXCERPT_BYTES = 200
+
+-- errno of a refused TCP connection on Linux, as libcurl reports it.
+local ECONNREFUSED = 111
+
+local session
+local connect_to_list = {}
+
+-- Optional engine modules, loaded on first use so http also works in
+-- scripts that run without an engine.
+local optional_cache = {}
+local function optional(name)
+  if optional_cache[name] == nil then
+    local ok, module = pcall(require, name)
+    optional_cache[name] = ok and type(module) == "table" and module or false
+  end
+  return optional_cache[name] or nil
+end
+
+local function record_call(call)
+  local record = optional("mnem.record")
+  if record and record.primitive then record.primitive(call) end
+end
+
+local function edit_distance(a, b)
+  local previous = {}
+  for j = 0, #b do previous[j] = j end
+  for i = 1, #a do
+    local current = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+    end
+    previous = current
+  end
+  return previous[#b]
+end
+
+local function check_options(fn, options, allowed)
+  for key in pairs(options) do
+    if not allowed[key] then
+      local best, best_distance
+      for name in pairs(allowed) do
+        local d = edit_distance(tostring(key), name)
+        if not best_distance or d < best_distance or (d == best_distance and name < best) then
+          best, best_distance = name, d
+        end
+      end
+      error(("%s: unknown option %q (did you mean %q?)"):format(fn, tostring(key), best), 3)
+    end
+  end
+end
+
+--- Returns URL with the password of its user information replaced by
+-- "****" (https://user:****@host/), after marking that password secret so
+-- no other output can show it either.
+function M.mask_url(url)
+  if type(url) ~= "string" then return url end
+  local scheme, user, password, rest = url:match("^(%a[%w+.-]*://)([^:/?#@]*):([^/?#@]*)@(.*)$")
+  if not scheme then return url end
+  secret.mark(password)
+  return ("%s%s:****@%s"):format(scheme, user, rest)
+end
+
+local function excerpt(text)
+  text = tostring(text or "")
+  if #text > EXCERPT_BYTES then text = text:sub(1, EXCERPT_BYTES) .. "..." end
+  return (text:gsub("%s+", " "))
+end
+
+--- Sets the CURLOPT_CONNECT_TO entries ("host:port:connect-host:port")
+-- applied to every later request, in addition to those in the environment
+-- variable MNEM_HTTP_CONNECT_TO (comma-separated). The simulator uses this
+-- so that load balancer host names reach its loopback listener.
+function M.set_connect_to(list)
+  if type(list) ~= "table" then
+    error(("http.set_connect_to: argument 1 must be a list of strings, got a %s"):format(type(list)), 2)
+  end
+  for i, entry in ipairs(list) do
+    if type(entry) ~= "string" then
+      error(("http.set_connect_to: entry %d must be a string, got a %s"):format(i, type(entry)), 2)
+    end
+  end
+  connect_to_list = table.move(list, 1, #list, 1, {})
+end
+
+local function connect_to()
+  local entries = {}
+  for entry in (os.getenv("MNEM_HTTP_CONNECT_TO") or ""):gmatch("[^,%s]+") do entries[#entries + 1] = entry end
+  for _, entry in ipairs(connect_to_list) do entries[#entries + 1] = entry end
+  return entries
+end
+
+-- Returns HEADERS (a map or a list of pairs) as a list of { name, value }
+-- pairs, and a set of the lower-case names present.
+local function header_list(headers)
+  local list, present = {}, {}
+  if headers == nil then return list, present end
+  if type(headers) ~= "table" then
+    error(("http.request: headers must be a table, got a %s"):format(type(headers)), 4)
+  end
+  local function add(name, value)
+    if type(name) ~= "string" or (type(value) ~= "string" and type(value) ~= "number") then
+      error(("http.request: header %s must have a string name and a string value"):format(tostring(name)), 5)
+    end
+    list[#list + 1] = { name, tostring(value) }
+    present[name:lower()] = true
+  end
+  if #headers > 0 then
+    for _, pair in ipairs(headers) do
+      if type(pair) ~= "table" then error("http.request: a header list contains { name, value } pairs", 4) end
+      add(pair[1], pair[2])
+    end
+  else
+    for name, value in pairs(headers) do add(name, value) end
+  end
+  return list, present
+end
+
+local function seconds(options, key, default)
+  if options[key] == nil then return default end
+  return duration.parse(options[key], "http.request: " .. key)
+end
+
+local function status_list(expect)
+  if expect == nil then return nil end
+  if math.type(expect) == "integer" then return { expect } end
+  if type(expect) ~= "table" or #expect == 0 then
+    error("http.request: expect_status must be a status code or a list of them, such as { 200, 204 }", 3)
+  end
+  return expect
+end
+
+local function status_expected(status, expected)
+  for _, s in ipairs(expected) do if s == status then return true end end
+  return false
+end
+
+local function transport_error(method, masked, failure)
+  local stage = failure.stage
+  if stage == "interrupted" then
+    return errors.new{ kind = "interrupted", code = "Interrupted", url = masked, retryable = false,
+                       message = ("%s %s was interrupted by a signal"):format(method, masked) }
+  end
+  local code = STAGE_CODES[stage] or "HTTPFailed"
+  local reason = secret.redact(failure.message or "")
+  if stage == "connect" and (failure.os_errno == ECONNREFUSED or reason:lower():find("refused", 1, true)) then
+    code = "ConnectionRefused"
+  end
+  local too_big = reason:find("max_body", 1, true) ~= nil
+  return errors.new{
+    kind = "http", code = code, stage = stage, url = masked, elapsed = failure.elapsed,
+    curl_code = failure.curl_code, retryable = RETRYABLE_STAGES[stage] == true and not too_big,
+    message = ("%s %s failed at %s after %.2fs: %s"):format(method, masked, stage, failure.elapsed or 0, reason),
+  }
+end
+
+local function status_error(method, masked, response, expected)
+  local status = response.status
+  local names = {}
+  for i, s in ipairs(expected) do names[i] = tostring(s) end
+  return errors.new{
+    kind = "http", code = "HTTP " .. status, http_status = status, url = masked, stage = "status",
+    elapsed = response.time and response.time.total,
+    retryable = status >= 500 or status == 429 or status == 408,
+    message = ("%s %s returned HTTP %d, expected %s: %s"):format(method, masked, status,
+      table.concat(names, " or "), excerpt(response.body)),
+  }
+end
+
+local function decode_json(method, masked, response, strict)
+  if response.body == "" and not strict then return nil end
+  local ok, value = pcall(cjson.decode, response.body)
+  if ok then return value end
+  if not strict then return nil end
+  errors.raise({
+    kind = "http", code = "InvalidJSON", url = masked, http_status = response.status, retryable = false,
+    message = ("%s %s returned a body that is not valid JSON (%s): %s"):format(method, masked,
+      tostring(value):gsub("^.-: ", ""), excerpt(response.body)),
+  }, 4)
+end
+
+local function is_json_type(headers)
+  local content_type = (headers or {})["content-type"] or ""
+  return content_type:lower():find("json", 1, true) ~= nil
+end
+
+-- Builds the mnem._curl request from the checked OPTIONS. Returns the
+-- request, the method and the masked URL.
+local function build_request(options)
+  local url = options.url
+  if type(url) ~= "string" or url == "" then
+    error(("http.request: url must be a non-empty string, got %s"):format(
+      type(url) == "string" and "an empty string" or ("a " .. type(url))), 3)
+  end
+  local method = options.method or "GET"
+  if type(method) ~= "string" or not method:match("^%a+$") then
+    error(("http.request: method must be a word such as \"GET\", got %s"):format(tostring(method)), 3)
+  end
+  method = method:upper()
+  local headers, present = header_list(options.headers)
+  local body = options.body
+  if type(body) == "table" then
+    body = cjson.encode(body)
+    if not present["content-type"] then headers[#headers + 1] = { "Content-Type", "application/json" } end
+  elseif body ~= nil and type(body) ~= "string" then
+    error(("http.request: body must be a string or a table (sent as JSON), got a %s"):format(type(body)), 3)
+  end
+  if options.json and not present["accept"] then headers[#headers + 1] = { "Accept", "application/json" } end
+  local request = {
+    method = method, url = url, headers = headers, body = body,
+    timeout = seconds(options, "timeout", 60), connect_timeout = seconds(options, "connect_timeout", 10),
+    follow_redirects = options.follow_redirects == true, max_redirects = options.max_redirects,
+    ca_file = options.ca_file, max_body = options.max_body, connect_to = connect_to(),
+  }
+  return request, method, M.mask_url(url)
+end
+
+--- Sends one HTTP request. OPTIONS: url, method (default "GET"), headers
+-- (a map or a list of { name, value }), body (a string, or a table sent as
+-- JSON with Content-Type application/json), timeout (seconds or a duration
+-- such as "30s", default 60), connect_timeout (default 10),
+-- follow_redirects (default false), max_redirects, ca_file (an extra CA
+-- bundle), max_body (bytes, default 64 MiB), json (true: decode the body
+-- as JSON and raise "InvalidJSON" when it is not; nil: decode only when
+-- Content-Type mentions JSON, quietly; false: never), expect_status (a
+-- status or a list; another status raises "HTTP <status>"). Returns
+-- { status, headers (lower-case names), body, json, time, url }. In a dry
+-- run methods other than GET, HEAD and OPTIONS are not sent: `would` is
+-- logged and a placeholder is returned. Touches the network and waits.
+function M.request(options)
+  if type(options) ~= "table" then
+    error(("http.request: argument 1 must be a table of options, got a %s"):format(type(options)), 2)
+  end
+  check_options("http.request", options, OPTIONS)
+  local expected = status_list(options.expect_status)
+  local request, method, masked = build_request(options)
+
+  local dryrun = optional("mnem.dryrun")
+  if dryrun and dryrun.active() and not SAFE_METHODS[method] then
+    record_call{ name = "http.request", args = { method = method, url = masked }, status = "dry_run" }
+    return dryrun.would("http " .. method, { url = masked, body_bytes = request.body and #request.body or nil })
+  end
+
+  session = session or curl.session()
+  local started = sys.monotonic()
+  local response, failure = session:request(request)
+  local call = { name = "http.request", args = { method = method, url = masked }, duration = sys.monotonic() - started }
+  if not response then
+    local err = transport_error(method, masked, failure)
+    call.status, call.error = "error", err
+    record_call(call)
+    error(err, 0)
+  end
+  call.http_status = response.status
+  if expected and not status_expected(response.status, expected) then
+    local err = status_error(method, masked, response, expected)
+    call.status, call.error = "error", err
+    record_call(call)
+    error(err, 0)
+  end
+  call.status = "ok"
+  record_call(call)
+  local json
+  if options.json == true then
+    json = decode_json(method, masked, response, true)
+  elseif options.json == nil and is_json_type(response.headers) then
+    json = decode_json(method, masked, response, false)
+  end
+  return { status = response.status, headers = response.headers, body = response.body, json = json,
+           time = response.time, url = M.mask_url(response.effective_url) }
+end
+
+-- Returns a copy of OPTIONS (argument ARG of FN) with the keys of EXTRA set.
+local function with_options(fn, arg, options, extra)
+  if options ~= nil and type(options) ~= "table" then
+    error(("%s: argument %d must be a table of options, got a %s"):format(fn, arg, type(options)), 3)
+  end
+  local merged = {}
+  for k, v in pairs(options or {}) do merged[k] = v end
+  for k, v in pairs(extra) do merged[k] = v end
+  return merged
+end
+
+--- Sends a GET request to URL with OPTIONS as in http.request.
+function M.get(url, options)
+  return M.request(with_options("http.get", 2, options, { url = url, method = "GET" }))
+end
+
+--- Sends a POST request with BODY (a string or a table sent as JSON) to
+-- URL, with OPTIONS as in http.request.
+function M.post(url, body, options)
+  return M.request(with_options("http.post", 3, options, { url = url, method = "POST", body = body }))
+end
+
+-- ---- health waits ----
+
+local function subset_matches(expected, actual)
+  if type(expected) ~= "table" then return expected == actual end
+  if type(actual) ~= "table" then return false end
+  for k, v in pairs(expected) do
+    if not subset_matches(v, actual[k]) then return false end
+  end
+  return true
+end
+
+-- Describes a failed poll in a few words: "connection refused",
+-- "timed out after 2.00s", "HTTP 503".
+local function failure_state(err)
+  if err.code == "ConnectionRefused" then return "connection refused" end
+  if err.code == "Timeout" then return ("timed out after %.2fs"):format(err.elapsed or 0) end
+  return ("%s: %s"):format(err.code, err.message)
+end
+
+--- Polls URL with GET until it returns the expected status and, when
+-- OPTIONS.expect_json is given, a JSON body containing those fields (a
+-- subset match). OPTIONS: expect_status (default 200, or a list),
+-- expect_json, timeout (default "5m"), interval (default "5s"),
+-- description, headers, ca_file, request_timeout (per poll, default 10s).
+-- Each poll's state ("HTTP 503", "connection refused", a body excerpt) is
+-- shown while waiting. Returns the healthy response. Raises a kind
+-- "timeout" error naming the last state, or an "interrupted" error. Waits.
+function M.wait_healthy(url, options)
+  options = options or {}
+  if type(options) ~= "table" then
+    error(("http.wait_healthy: argument 2 must be a table of options, got a %s"):format(type(options)), 2)
+  end
+  check_options("http.wait_healthy", options, WAIT_OPTIONS)
+  local expected = status_list(options.expect_status or 200)
+  local masked = M.mask_url(url)
+  local wait = require("mnem.wait")
+  local function check()
+    local ok, response = pcall(M.request, { url = url, headers = options.headers, ca_file = options.ca_file,
+                                            timeout = options.request_timeout or 10, json = false })
+    if not ok then
+      if errors.is(response) and response.kind == "http" then return false, failure_state(response) end
+      error(response, 0)
+    end
+    local state = ("HTTP %d"):format(response.status)
+    if not status_expected(response.status, expected) then
+      return false, state .. (response.body ~= "" and (" " .. excerpt(response.body)) or "")
+    end
+    if options.expect_json ~= nil then
+      local decoded_ok, decoded = pcall(cjson.decode, response.body)
+      if not decoded_ok then return false, state .. ", body is not JSON: " .. excerpt(response.body) end
+      if not subset_matches(options.expect_json, decoded) then return false, state .. " " .. excerpt(response.body) end
+    end
+    return true, state, response
+  end
+  local _, _, response = wait.until_(check, {
+    timeout = options.timeout or "5m", interval = options.interval or "5s",
+    description = options.description or (masked .. " to be healthy"),
+  })
+  return response
+end
+
+return M
