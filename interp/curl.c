@@ -696,6 +696,12 @@ static void push_failure(lua_State *L, Session *s, CURLcode rc,
   lua_setfield(L, -2, "message");
   lua_pushinteger(L, (lua_Integer)rc);
   lua_setfield(L, -2, "curl_code");
+  {
+    long os_errno = 0; /* e.g. ECONNREFUSED, set by failed connects */
+    curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &os_errno);
+    lua_pushinteger(L, (lua_Integer)os_errno);
+    lua_setfield(L, -2, "os_errno");
+  }
   lua_pushnumber(L, info_time(s->easy, CURLINFO_TOTAL_TIME));
   lua_setfield(L, -2, "elapsed");
   lua_pushstring(L, url);
