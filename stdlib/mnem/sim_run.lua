@@ -96,7 +96,8 @@ local function wait_ready(server, ready_file, log_file)
                        :format(status.code, (read_file(log_file) or ""):sub(-1500)) }, 3)
     end
     if sys.signal() then
-      errors.raise({ kind = "interrupted", code = "Interrupted", message = "interrupted while starting the simulator" }, 3)
+      errors.raise({ kind = "interrupted", code = "Interrupted",
+                     message = "interrupted while starting the simulator" }, 3)
     end
   end
   errors.raise({ kind = "timeout", code = "Timeout",

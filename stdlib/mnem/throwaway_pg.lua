@@ -52,12 +52,12 @@ end
 -- socket_dir, dir, stop = function }. The password is marked secret.
 -- Raises an mnem.errors value (kind "exec") naming what failed, with the
 -- server log's last lines when the server did not start.
-function M.start(options)
-  options = options or {}
+function M.start()
   local bindir, looked = M.find_bindir()
   if not bindir then
     errors.raise({ kind = "exec", code = "NotFound",
-                   message = ("PostgreSQL server binaries not found (looked for %s): %s"):format(looked, INSTALL_HINT) }, 2)
+                   message = ("PostgreSQL server binaries not found (looked for %s): %s")
+                     :format(looked, INSTALL_HINT) }, 2)
   end
   local dir = exec{ "mktemp", "-d", "/tmp/mnem-pg.XXXXXX", stream = false, read_only = true }.stdout:gsub("%s+$", "")
   local password = secret.mark(random_hex(16))
@@ -77,7 +77,8 @@ function M.start(options)
   if init.code ~= 0 then
     exec.run({ "rm", "-rf", dir }, quiet)
     errors.raise({ kind = "exec", code = "ExitStatus",
-                   message = "initdb of the throwaway PostgreSQL failed: " .. (init.stderr ~= "" and init.stderr or init.stdout) }, 2)
+                   message = "initdb of the throwaway PostgreSQL failed: "
+                     .. (init.stderr ~= "" and init.stderr or init.stdout) }, 2)
   end
 
   -- A random port can be taken; try a few before giving up.

@@ -108,7 +108,7 @@ local function create(ctx, s)
   return out.DBInstance
 end
 
-local function wait_available(ctx, s, leave_state)
+local function wait_available(s, leave_state)
   local options = { timeout = s.wait_timeout or "40m", description = "RDS instance " .. s.identifier .. " available" }
   if leave_state then options.leave_state = leave_state end
   aws.rds.wait("db_instance_available", { DBInstanceIdentifier = s.identifier }, options)
@@ -141,7 +141,7 @@ function M.ensure(settings)
       else
         ctx.log.info(("RDS instance %s exists in state %s: waiting for it"):format(s.identifier, db.DBInstanceStatus))
       end
-      db = wait_available(ctx, s)
+      db = wait_available(s)
       return instance_outputs(db, created)
     end,
     rollback = function(ctx, outputs)
@@ -152,7 +152,7 @@ function M.ensure(settings)
       if db.DeletionProtection then
         aws.rds.modify_db_instance{ DBInstanceIdentifier = s.identifier, DeletionProtection = false,
                                     ApplyImmediately = true }
-        wait_available(ctx, s, "available")
+        wait_available(s, "available")
       end
       aws.rds.delete_db_instance{ DBInstanceIdentifier = s.identifier, SkipFinalSnapshot = true,
                                   DeleteAutomatedBackups = true }
@@ -201,7 +201,8 @@ function M.verify(settings)
       local db = describe(s.identifier)
       if not db then
         errors.raise{ kind = "aws", code = "DBInstanceNotFound", service = "rds",
-                      message = ("RDS instance %s does not exist, so it cannot match its baseline"):format(s.identifier) }
+                      message = ("RDS instance %s does not exist, so it cannot match its baseline")
+                        :format(s.identifier) }
       end
       local differences, checked = {}, 0
       for _, entry in ipairs(baseline(s)) do

@@ -25,7 +25,8 @@ function M.no_scalable_targets(spec_of)
         errors.raise{ kind = "check", code = "ScalableTargetFound",
                       message = ("%s has %d scalable target(s) (%s, min %s, max %s): they would override the desired "
                         .. "count; deregister them or set the count through them"):format(resource, #targets,
-                        targets[1].ScalableDimension, tostring(targets[1].MinCapacity), tostring(targets[1].MaxCapacity)) }
+                        targets[1].ScalableDimension, tostring(targets[1].MinCapacity),
+                        tostring(targets[1].MaxCapacity)) }
       end
       ctx.log.info(resource .. " has no scalable targets")
       return { resource = resource, scalable_targets = 0 }
