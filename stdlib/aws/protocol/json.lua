@@ -325,7 +325,7 @@ function M.parse_request(m, headers, body)
     reject("UnknownOperationException", "unknown operation " .. target)
   end
   local value, problem = decode(body)
-  if type(value) ~= "table" then
+  if type(value) ~= "table" or #value > 0 then
     reject("SerializationException", "the request body is not a JSON object: " .. excerpt(problem or body))
   end
   if not op.input then return op.name, {} end
