@@ -1,6 +1,6 @@
 -- aws.client: AWS clients and the calls they make.
 --
--- A client holds its settings (region, profile, endpoint, retry mode), a
+-- A client keeps its settings (region, profile, endpoint, retry mode), a
 -- credentials provider, a retry quota and one kept-alive HTTP session that
 -- all its services share. `client.rds` (any service of aws.model) is a
 -- service object whose fields are the service's operations in boto3 snake
@@ -153,7 +153,7 @@ end
 local Client = {}
 
 -- Resolves region, profile, retry settings and the credentials provider
--- on first use, so making a client never fails.
+-- on first use, so making a client reads no file and sends nothing.
 local function settings(client)
   local state = rawget(client, "_state")
   if state.resolved then return state.resolved end
@@ -194,8 +194,7 @@ local function settings(client)
 end
 
 --- Returns the settings the client uses: { region, profile_name,
--- max_attempts, retry_mode, endpoint = function(service) }. Reads the
--- shared config files on first use.
+-- max_attempts, retry_mode }. Reads the shared config files on first use.
 function Client:settings()
   local s = settings(self)
   return {
@@ -275,7 +274,7 @@ local function engine_remaining()
 end
 
 --- Sends OPERATION (the AWS name) of service object SVC with PARAMS,
--- retrying as the client's retry mode says, and returns the output. With
+-- retrying under the client's retry policy, and returns the output. With
 -- CREDS, signs with those credentials instead of the client's (used for
 -- AssumeRole). Skips validation, dry-run and recording: use the
 -- service's operation functions instead.

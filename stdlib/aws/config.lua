@@ -1,9 +1,9 @@
 -- aws.config: the shared AWS `config` and `credentials` files.
 --
--- Both are INI files as the AWS CLI reads them: `[section]` headers,
--- `key = value` lines, lines starting with `#` or `;` are comments, and a
--- key with an empty value followed by indented `key = value` lines is a
--- nested table (used by `[services NAME]` sections). In the config file a
+-- Both are INI files as the AWS CLI reads them: `[section]` headers and
+-- `key = value` lines. Lines starting with `#` or `;` are comments. A key
+-- with an empty value followed by indented `key = value` lines is a nested
+-- table, as `[services NAME]` sections use. In the config file a
 -- profile is `[profile NAME]` (`[default]` for the default profile); in the
 -- credentials file it is `[NAME]`. Files are located as the CLI does:
 -- AWS_CONFIG_FILE (default ~/.aws/config) and AWS_SHARED_CREDENTIALS_FILE

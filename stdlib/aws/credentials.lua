@@ -125,13 +125,21 @@ local function from_process(command, profile_name)
   local quoted = {}
   for i, w in ipairs(words) do quoted[i] = shell_quote(w) end
   -- The words are quoted one by one, so the shell only runs the program
-  -- with these exact arguments, as exec would.
-  local pipe = io.popen("exec " .. table.concat(quoted, " "), "r")
+  -- with these exact arguments, as exec would. Its stderr goes to a
+  -- temporary file so a failure can quote it.
+  local err_path = os.tmpname()
+  local pipe = io.popen("exec " .. table.concat(quoted, " ") .. " 2>" .. shell_quote(err_path), "r")
   local output = pipe:read("a")
-  local ok, how, status = pipe:close()
+  local ok, exit_kind, status = pipe:close()
+  local err_file = io.open(err_path, "rb")
+  local stderr = err_file and err_file:read("a") or ""
+  if err_file then err_file:close() end
+  os.remove(err_path)
   local where = ("credential_process of profile %s (%s)"):format(profile_name, words[1])
   if not ok then
-    fail("CredentialProcessFailed", ("%s failed: %s %s"):format(where, tostring(how), tostring(status)))
+    local last_line = stderr:match("([^\n]+)\n*$")
+    fail("CredentialProcessFailed", ("%s failed: %s %s%s"):format(where, tostring(exit_kind), tostring(status),
+      last_line and (": " .. last_line) or ""))
   end
   local decoded_ok, data = pcall(cjson.decode, output)
   if not decoded_ok or type(data) ~= "table" then

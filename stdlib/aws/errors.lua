@@ -1,9 +1,10 @@
 -- aws.errors: the mnem.errors values the AWS client raises.
 --
--- Every failure of a call (an error response, a transport failure, an
--- interrupt during a retry delay) becomes one `kind = "aws"` error with the
--- service, operation, code, message, http_status, request_id and retryable
--- fields, so playbook retry policies can match on code or status alone.
+-- Every failure of a call (an error response or a transport failure)
+-- becomes one `kind = "aws"` error with the service, operation, code,
+-- message, http_status, request_id and retryable fields. Playbook retry
+-- policies can then match on the code or the status alone. An interrupt
+-- during a retry delay is a `kind = "interrupted"` error.
 local errors = require("mnem.errors")
 
 local M = {}

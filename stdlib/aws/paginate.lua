@@ -3,7 +3,7 @@
 --
 -- A paginator (botocore's paginators-1.json) names the input token(s), the
 -- output token(s) that carry the next page's token, optionally more_results
--- (a boolean member that says whether another page exists), limit_key (the
+-- (a boolean member that is false on the last page), limit_key (the
 -- page size parameter) and result_key (the list(s) a page contains). Token
 -- and result paths may be dotted ("EngineDefaults.Marker"). Both functions
 -- make network calls through the service's operation, so each page is

@@ -2,7 +2,7 @@
 -- and reads what it captured.
 --
 --   local server = require("client_helper").start()
---   server:script{ { status = 400, body = "..." } }   -- answers, in order
+--   server:script{ { status = 400, body = "..." } }   -- responses, in order
 --   ... calls to server.endpoint ...
 --   local requests = server:requests()                 -- what was sent
 --   server:stop()
@@ -52,7 +52,7 @@ function M.start()
   return server
 end
 
---- Replaces the list of scripted responses and forgets captured requests.
+--- Replaces the list of scripted responses and clears the captured requests.
 function Server:script(responses)
   write(self.dir .. "/requests.jsonl", "")
   local text = #responses == 0 and "[]" or cjson.encode(responses)

@@ -6,7 +6,7 @@ Usage: client_server.py DIR
 Listens on 127.0.0.1 on a free port and writes the port to DIR/port once it
 accepts connections. Every request is appended as one JSON line to
 DIR/requests.jsonl (method, path, headers in order, body, client port)
-before it is answered. Answers come from DIR/script.json, a JSON list of
+before the response is sent. Responses come from DIR/script.json, a JSON list of
 responses used in order; the list is reloaded, from its start, whenever the
 file is replaced (tests write a temporary file and rename it). A response
 is {"status": 200, "headers": {...}, "body": "...", "delay": seconds,

@@ -10,7 +10,7 @@ i=0
 while [ ! -f "$DIR/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 URL="http://127.0.0.1:$(cat "$DIR/port")"
 
-# script JSON: the responses the server gives next; forgets earlier requests.
+# script JSON: sets the server's next responses and clears captured requests.
 script() {
   : >"$DIR/requests.jsonl"
   printf '%s' "$1" >"$DIR/script.tmp" && mv "$DIR/script.tmp" "$DIR/script.json"

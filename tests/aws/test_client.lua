@@ -47,7 +47,7 @@ end
 
 -- Recomputes the request's signature with secret "test" at its own
 -- X-Amz-Date and checks that it equals the one sent.
-local function check_signature(request, who)
+local function check_signature(request, sender)
   local parts = auth_parts(request)
   local region, service = parts.scope:match("^([^/]+)/([^/]+)/aws4_request$")
   local headers = {}
@@ -55,7 +55,7 @@ local function check_signature(request, who)
   local signed = sigv4.sign{ method = request.method, path = request.path:match("^[^?]*"), query = "",
                              headers = headers, body = request.body, access_key = "test", secret_key = "test",
                              region = region, service = service, time = request:header("X-Amz-Date") }
-  t.eq(signed.signature, request:header("Authorization"):match("Signature=(%x+)"), who .. " signature verifies")
+  t.eq(signed.signature, request:header("Authorization"):match("Signature=(%x+)"), sender .. " signature verifies")
 end
 
 local function compare(cli, ours)
@@ -277,6 +277,24 @@ t.test("json body is valid JSON", function()
   local body = cjson.decode(server:requests()[1].body)
   t.eq(body.logGroupName, "/g")
   t.eq(body.limit, 5)
+end)
+
+t.test("wait delegates to the waiter", function()
+  local function rds_page(status)
+    return { status = 200, headers = { ["Content-Type"] = "text/xml" }, body =
+      "<DescribeDBInstancesResponse><DescribeDBInstancesResult><DBInstances><DBInstance>"
+      .. "<DBInstanceIdentifier>db1</DBInstanceIdentifier><DBInstanceStatus>" .. status
+      .. "</DBInstanceStatus></DBInstance></DBInstances></DescribeDBInstancesResult></DescribeDBInstancesResponse>" }
+  end
+  server:script{ rds_page("creating"), rds_page("available") }
+  local log = require("mnem.log")
+  log.configure{ level = "warn" }
+  local ok, err = pcall(client.rds.wait, "db_instance_available", { DBInstanceIdentifier = "db1" },
+    { interval = 0.05, timeout = 5 })
+  log.configure{ level = "info" }
+  t.ok(ok, tostring(err))
+  t.eq(#server:requests(), 2, "polled until available")
+  t.contains(server:requests()[2].body, "Action=DescribeDBInstances")
 end)
 
 server:stop()

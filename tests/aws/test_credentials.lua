@@ -154,6 +154,7 @@ t.test("credential_process failure", function()
   local err = resolve_error({ profile = "p" }, {}, "[profile p]\ncredential_process = " .. script .. "\n")
   t.eq(err.code, "CredentialProcessFailed")
   t.contains(tostring(err), "exit 3")
+  t.contains(tostring(err), "oops", "the process's last stderr line is in the message")
 end)
 
 t.test("credential_process wrong version", function()
