@@ -159,12 +159,23 @@ local function make_ctx(run, node, attempt)
   return ctx
 end
 
-local function tags_match(run, node)
-  if not run.tags then return true end
+local function has_tag(run, node)
   for _, tag in ipairs(node.tags) do
     if run.tags[tag] then return true end
   end
+  if node.kind == "group" then
+    for _, child in ipairs(node.steps) do
+      if has_tag(run, child) then return true end
+    end
+  end
   return false
+end
+
+-- Returns whether NODE runs under --tags: it or one of its steps carries a
+-- selected tag, or it is inside a group that carries one.
+local function tags_match(run, node)
+  if not run.tags or run.tagged_groups > 0 then return true end
+  return has_tag(run, node)
 end
 
 -- Records and logs a retry; sleeps its delay. Returns nil on success, or
@@ -303,6 +314,9 @@ local function run_group(run, node, parent_deadline, parent_what)
   local skipped, fine, err = skip_node(run, node, ctx, deadline, what)
   if skipped then return true end
   run.rec:event("step_start", { step = node.name, kind = "group", description = node.description })
+  -- Inside a group selected by its own tag, every step runs.
+  local selected = run.tags and run.tagged_groups == 0 and has_tag(run, { kind = "step", tags = node.tags })
+  if selected then run.tagged_groups = run.tagged_groups + 1 end
   local counts, attempt, failed_step = {}, 0, node.name
   while fine do
     attempt = attempt + 1
@@ -315,6 +329,7 @@ local function run_group(run, node, parent_deadline, parent_what)
     end
     log.set_context("step", node.name)
     if ok then
+      if selected then run.tagged_groups = run.tagged_groups - 1 end
       run.rec:event("step_finish", { step = node.name, kind = "group", status = "ok", attempts = attempt,
                                      duration = sys.monotonic() - started })
       run.rec:sync()
@@ -329,6 +344,7 @@ local function run_group(run, node, parent_deadline, parent_what)
       fine, err, failed_step = false, final, step_name
     end
   end
+  if selected then run.tagged_groups = run.tagged_groups - 1 end
   run.rec:event("step_finish", { step = node.name, kind = "group", status = is_interrupt(err) and "interrupted"
     or "failed", attempts = attempt, error = err, duration = sys.monotonic() - started })
   run.rec:sync()
@@ -453,14 +469,21 @@ local function open_run(pb, options)
   local run = {
     pb = pb, outputs = {}, completed = {}, changes = {}, problems = {}, follow_up = {}, skipped = {},
     would_run = {}, rolled_back = {}, rollback_failed = {}, rollback_skipped = {}, always_failed = {},
-    dry_run = options.dry_run and true or false, started = sys.monotonic(),
+    dry_run = options.dry_run and true or false, started = sys.monotonic(), tagged_groups = 0,
   }
   for _, text in ipairs(pb.follow_up) do run.follow_up[#run.follow_up + 1] = text end
   if options.tags and #options.tags > 0 then
     run.tags = {}
     for _, tag in ipairs(options.tags) do run.tags[tag] = true end
   end
-  run.rec = record.open{ dir = options.state_dir, id = options.run_id }
+  local opened, rec = pcall(record.open, { dir = options.state_dir, id = options.run_id })
+  if not opened then
+    -- Reported like a usage error (no traceback) but with exit status 1.
+    local failure = require("mnem.cli").usage_error(tostring(rec) .. " (choose another folder with --state-dir)")
+    failure.exit = M.EXIT.failed
+    error(failure, 0)
+  end
+  run.rec = rec
   return run
 end
 

@@ -56,8 +56,8 @@ end)
 
 t.test("reader tolerates cut last line", function()
   local dir = h.setup(t)
-  local path = h.write(dir, "cut.jsonl", '{"event":"run_start","name":"x"}\nnot json\n{"event":"step_start","step":"A"}\n'
-    .. '{"event":"step_fin')
+  local path = h.write(dir, "cut.jsonl", '{"event":"run_start","name":"x"}\nnot json\n'
+    .. '{"event":"step_start","step":"A"}\n{"event":"step_fin')
   local events, truncated = record.read(path)
   t.eq(truncated, true)
   t.eq(#events, 3)

@@ -173,12 +173,22 @@ playbook {
     step "Db" { tags = { "db" }, run = function(ctx) note(ctx, "db") end },
     step "Api" { tags = { "api" }, run = function(ctx) note(ctx, "api") end },
     step "Untagged" { run = function(ctx) note(ctx, "untagged") end },
+    group "Db group" { tags = { "db" }, steps = {
+      step "In db group" { run = function(ctx) note(ctx, "in db group") end },
+    } },
+    group "Mixed group" { steps = {
+      step "Db in mixed" { tags = { "db" }, run = function(ctx) note(ctx, "db in mixed") end },
+      step "Other in mixed" { run = function(ctx) note(ctx, "other in mixed") end },
+    } },
+    group "Api group" { tags = { "api" }, steps = {
+      step "In api group" { run = function(ctx) note(ctx, "in api group") end },
+    } },
     step "Always" { always = true, run = function(ctx) note(ctx, "always") end },
   },
 }
 ]], { "--var", "dir=" .. dir, "--tags", "db" })
   t.eq(status, 0)
-  t.eq(h.lines(dir .. "/log"), { "db", "always" })
+  t.eq(h.lines(dir .. "/log"), { "db", "in db group", "db in mixed", "always" })
   local skips = h.events(h.last_record(), "step_skip")
   t.eq(skips[1].reason, "condition")
   t.eq(skips[2].reason, "tags")

@@ -26,7 +26,10 @@ options:
                            $XDG_STATE_HOME/mnem/runs
   --rollback-on-interrupt  run the rollback hooks when SIGINT or SIGTERM
                            stops the run (by default they do not run)
-  --sim                    run against the local AWS simulator
+  --sim                    rehearse against the local AWS simulator and a
+                           throwaway PostgreSQL server (no AWS account used)
+  --scenario NAME|FILE     the simulator scenario for --sim (default parity)
+  --sim-log FILE           keep the simulator's request log in FILE (--sim)
 
 exit status: 0 success, 1 the playbook failed, 2 usage error or invalid
 playbook, 130 interrupted by SIGINT or SIGTERM.]]
@@ -34,6 +37,7 @@ playbook, 130 interrupted by SIGINT or SIGTERM.]]
 local SPEC = {
   ["--var"] = "list", ["--dry-run"] = "flag", ["--tags"] = "string", ["--log-format"] = "string",
   ["--log-level"] = "string", ["--state-dir"] = "string", ["--rollback-on-interrupt"] = "flag", ["--sim"] = "flag",
+  ["--scenario"] = "string", ["--sim-log"] = "string",
 }
 
 local function usage_error(message)
@@ -68,7 +72,11 @@ function M.main(args)
   local resolved, var_error = pcall(playbook.resolve_vars, pb, options.var)
   if not resolved then usage_error(tostring(var_error)) end
   local run_options = { dry_run = options.dry_run, state_dir = options.state_dir, tags = tags,
-                        rollback_on_interrupt = options.rollback_on_interrupt }
+                        rollback_on_interrupt = options.rollback_on_interrupt, scenario = options.scenario,
+                        sim_log = options.sim_log }
+  if not options.sim and (options.scenario or options.sim_log) then
+    usage_error("--scenario and --sim-log need --sim")
+  end
   local function go() return engine.run(pb, run_options) end
   if options.sim then
     local sim_run = load_sim_run()
