@@ -286,7 +286,9 @@ local function check_schema(world, spec)
   local prefix = spec.database_from_ssm or ""
   local ssm = world:service("ssm")
   local function param(key, fallbacks)
-    for _, name in ipairs({ names[key], table.unpack(fallbacks) }) do
+    local candidates = { table.unpack(fallbacks) }
+    if names[key] then table.insert(candidates, 1, names[key]) end
+    for _, name in ipairs(candidates) do
       local v = ssm.value(world, prefix .. name)
       if v then return v end
     end
@@ -361,7 +363,12 @@ local function start_task(world, svc, task, t)
     task.next_at = nil
   else
     local schema = type(b.health) == "table" and b.health.requires_schema
-    write_logs(world, task, logs.unhealthy or default_crash_lines(schema), t + st.timings.crash_after - 0.5, vars)
+    local lines = logs.unhealthy or default_crash_lines(schema)
+    if logs.unhealthy and reason and not reason:find("does not exist", 1, true) then
+      -- The scenario's crash lines describe a missing schema; say what really failed.
+      lines = { "mnem simulator: the task is unhealthy because {reason}", table.unpack(lines) }
+    end
+    write_logs(world, task, lines, t + st.timings.crash_after - 0.5, vars)
     task.next_at = t + st.timings.crash_after
   end
 end
@@ -527,6 +534,13 @@ local function drain_old(world, cluster, svc, t)
 end
 
 local function check_steady(world, cluster, svc, t)
+  if svc.starting_up then
+    -- A scenario service counts as steady until its first tasks start.
+    for _, task in pairs(cluster.tasks) do
+      if task.service == svc.name and task.last_status == "PENDING" then return end
+    end
+    svc.starting_up = nil
+  end
   local primary = svc.deployments[1]
   local running, pending, healthy = counts(cluster, svc, primary)
   local steady = #svc.deployments == 1 and healthy == primary.desiredCount and running == healthy and pending == 0
@@ -1057,6 +1071,7 @@ local function scenario_service(world, name, spec)
     task.next_at = now
   end
   svc.clock = now
+  svc.starting_up = true
   add_event(world, svc, t0, ("(service %s) has reached a steady state."):format(name))
 end
 

@@ -16,6 +16,7 @@
 -- case or in AWS spelling (DBInstanceIdentifier, Engine, ...) and start
 -- out available.
 local common = require("sim.services.common")
+local log = require("mnem.log")
 local secret = require("mnem.secret")
 
 local M = {}
@@ -53,12 +54,40 @@ local function apply_pending(inst)
   inst.pending = {}
 end
 
+-- Creates the instance's initial database (DBName) on the scenario's
+-- PostgreSQL server, as RDS does at the end of `creating`. A failure is
+-- logged, not raised: the instance still becomes available.
+local function create_initial_database(inst)
+  local name = inst.fields.DBName
+  if not name or not inst.real_endpoint or not inst.fields.Engine:find("postgres", 1, true) then return end
+  local ep = inst.fields.Endpoint
+  local loaded, pg = pcall(require, "pg")
+  local ok, err = loaded, pg
+  if loaded then
+    ok, err = pcall(function()
+      local conn <close> = pg.connect{ host = ep.Address, port = tostring(ep.Port), dbname = "postgres",
+                                       user = inst.fields.MasterUsername, password = inst.password,
+                                       connect_timeout = 5 }
+      if not conn:query_one("select 1 as present from pg_database where datname = $1", name) then
+        conn:exec("CREATE DATABASE " .. pg.quote_ident(name))
+      end
+    end)
+  end
+  if not ok then
+    log.warn("sim rds: could not create the instance's initial database",
+      { instance = inst.fields.DBInstanceIdentifier, database = name, error = tostring(err) })
+  end
+end
+
 -- Ends every phase of INST that is over at time NOW; returns false once the
 -- instance has been deleted.
 local function advance_instance(inst, now)
   while inst.phases[1] and inst.phases[1].ends <= now do
     local phase = table.remove(inst.phases, 1)
-    if phase.status == "creating" then inst.fields.InstanceCreateTime = phase.ends end
+    if phase.status == "creating" then
+      inst.fields.InstanceCreateTime = phase.ends
+      create_initial_database(inst)
+    end
     if phase.apply_pending then apply_pending(inst) end
     if phase.status == "deleting" then return false end
   end
@@ -262,6 +291,8 @@ local function create_instance(ctx, input, phases)
     phases = phases,
     settled_status = "available",
     region = region,
+    password = input.MasterUserPassword,
+    real_endpoint = state(ctx.world).endpoint ~= nil,
   }
   if input.MasterUserPassword then secret.mark(input.MasterUserPassword) end
   state(ctx.world).instances[input.DBInstanceIdentifier] = inst
@@ -486,6 +517,7 @@ local SNAKE = {
 local function scenario_instance(world, spec)
   local input = {}
   for k, v in pairs(spec) do input[SNAKE[k] or k] = v end
+  if spec.tags and not spec.tags[1] then input.tags, input.Tags = nil, common.tag_list(spec.tags) end
   input.MasterUserPassword = input.MasterUserPassword or "scenario-password"
   local ctx = {
     world = world, region = world.region,
