@@ -279,6 +279,30 @@ t.test("json body is valid JSON", function()
   t.eq(body.limit, 5)
 end)
 
+t.test("secret outputs are marked", function()
+  server:script{
+    { status = 200, headers = JSON_HEADERS,
+      body = '{"Name": "db", "SecretString": "{\\"password\\": \\"sm-secret-5\\"}", "VersionId": "v1"}' },
+  }
+  local out = client.secretsmanager.get_secret_value{ SecretId = "db" }
+  t.eq(out.SecretString, '{"password": "sm-secret-5"}')
+  t.ok(secret.is_secret(out.SecretString), "SecretString marked")
+  t.contains(secret.redact("value " .. out.SecretString), secret.MASK)
+end)
+
+t.test("default client uses environment", function()
+  server:script{}
+  helper.with_env({ AWS_ENDPOINT_URL = server.endpoint, AWS_REGION = "eu-central-1", AWS_ACCESS_KEY_ID = "AKDEFAULT",
+                    AWS_SECRET_ACCESS_KEY = "default-secret-3" }, function()
+    aws.ssm.describe_parameters{}
+  end)
+  local r = server:requests()[1]
+  t.ok(r ~= nil, "the default client sent to AWS_ENDPOINT_URL")
+  t.contains(r:header("Authorization"), "Credential=AKDEFAULT/")
+  t.contains(r:header("Authorization"), "/eu-central-1/ssm/aws4_request")
+  t.ok(aws.default_client() == aws.default_client(), "one default client")
+end)
+
 t.test("wait delegates to the waiter", function()
   local function rds_page(status)
     return { status = 200, headers = { ["Content-Type"] = "text/xml" }, body =
