@@ -2,7 +2,7 @@
 --
 -- The pg module calls `install` once to add these methods to the
 -- connection's method table. The existence checks are reads and run in dry
--- runs too; ensure_schema and grant go through conn:exec, so in a dry run
+-- runs too. ensure_schema and grant go through conn:exec, so in a dry run
 -- they log what they would change instead.
 local sql_text = require("pg.sql")
 
@@ -87,7 +87,7 @@ function M.install(_, Connection, internal)
     return exists(self, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1) AS found", name)
   end
 
-  --- Returns whether ROLE holds privilege PRIVILEGE ("USAGE" or "CREATE",
+  --- Returns whether ROLE has privilege PRIVILEGE ("USAGE" or "CREATE",
   -- optionally followed by " WITH GRANT OPTION") on schema SCHEMA,
   -- directly, through a role it belongs to, through PUBLIC or as
   -- superuser. Raises code 42704 for an unknown role, 3F000 for an

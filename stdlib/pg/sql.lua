@@ -51,7 +51,7 @@ function M.number_text(n)
 end
 
 --- Quotes VALUE as an SQL literal. Strings are wrapped in single quotes
--- with quotes doubled; a string containing a backslash becomes an E''
+-- with quotes doubled. A string containing a backslash becomes an E''
 -- literal with backslashes doubled, so the result means the same whatever
 -- standard_conforming_strings is. nil and pg.null give NULL, booleans
 -- TRUE or FALSE, numbers their quoted text.
