@@ -3,11 +3,11 @@
 -- In a dry run (`mnem run --dry-run`) steps still run, but a primitive that
 -- would change something calls `would(description, fields)` instead of
 -- acting. That logs "would: ...", records it, and returns a placeholder: an
--- unknown value standing for the result the change would have had. Indexing
--- a placeholder gives another placeholder; tostring gives
--- "<unknown from STEP>"; arithmetic, concatenation, comparison, length,
--- calls and iteration raise an error of kind "dry_run", which the engine
--- reports as "would run, depends on STEP" instead of a failure.
+-- unknown value for the result the change would have had. Indexing a
+-- placeholder gives another placeholder, and tostring gives
+-- "<unknown from STEP>". Arithmetic, concatenation, comparison, length,
+-- calls and iteration raise an error of kind "dry_run". The engine reports
+-- such a step as "would run, depends on STEP" instead of a failure.
 local errors = require("mnem.errors")
 local log = require("mnem.log")
 local record = require("mnem.record")

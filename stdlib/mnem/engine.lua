@@ -200,9 +200,8 @@ end
 -- Decides what happens after attempt ATTEMPT of NODE failed with ERR.
 -- Returns "retry" or "fail", plus the error to report.
 local function after_failure(run, node, policy, err, attempt, counts, deadline, deadline_what)
-  -- Past this node's own deadline (or an enclosing one) nothing can be
-  -- retried; a timeout of a step inside a group may still be retried by
-  -- the group.
+  -- Nothing is retried after this node's deadline (its own or an enclosing
+  -- one) has passed. A group may still retry the timeout of a step inside it.
   if is_interrupt(err) or (deadline and sys.monotonic() >= deadline) then
     return "fail", err
   end

@@ -209,9 +209,9 @@ function M.list(dir)
   return ids
 end
 
---- Returns the path of run ID's record under state folder DIR. ID may be
--- any unique prefix of a run id, or "last" for the newest run; raises a
--- string error when none or several runs match.
+--- Returns the path of run ID's record under state folder DIR, and the full
+-- id. ID may be any unique prefix of a run id, or "last" for the newest
+-- run. Raises a string error when no run or several runs match.
 function M.find(dir, id)
   local ids = M.list(dir)
   if id == "last" or id == "latest" then

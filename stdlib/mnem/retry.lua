@@ -1,11 +1,12 @@
 -- mnem.retry: retry policies for playbook steps and groups.
 --
 -- A policy is an ordered list of retriers. The first retrier whose `match`
--- matches an error (by mnem.errors.matches: error code or SQLSTATE, HTTP
--- status, function, or a list of these) decides: the error is retried after
--- min(max_delay, interval * backoff^(n-1)) seconds, drawn uniformly from
--- [0, that] with full jitter, until max_attempts attempts were made in total.
--- An error that no retrier matches is fatal at once.
+-- matches an error decides, where a matcher is an error code or SQLSTATE,
+-- an HTTP status, a function, or a list of these (mnem.errors.matches).
+-- Retry n waits min(max_delay, interval * backoff^(n-1)) seconds, or a
+-- uniform draw below that with full jitter. Retrying stops once
+-- max_attempts attempts were made in total. An error that no retrier
+-- matches is fatal at once.
 local duration = require("mnem.duration")
 local errors = require("mnem.errors")
 local sys = require("mnem._sys")
