@@ -406,6 +406,23 @@ t.test("grant reports changes", function()
   t.eq(err.code, "42704")
 end)
 
+t.test("misuse raises plain errors", function()
+  t.raises(function() conn:exec(nil) end, "conn:exec: argument 1 must be an SQL string, got a nil")
+  t.raises(function() conn:exec("SELECT 1\0") end, "contains a NUL byte")
+  t.raises(function() conn:query_one("SELECT $1", function() end) end, "conn:query_one: parameter $1")
+  t.raises(function() conn:transaction("BEGIN") end, "conn:transaction: argument 1 must be a function")
+  t.raises(function() pg.connect{ host = host, port = {} } end, "option port must be a string or a number")
+  t.raises(function() conn:role_exists("") end, "conn:role_exists: argument 1 must be a non-empty string")
+  t.raises(function() conn:has_schema_privilege("a", "b", "DROP") end, "not a schema privilege")
+end)
+
+t.test("many parameters", function()
+  local placeholders, values = {}, {}
+  for i = 1, 500 do placeholders[i], values[i] = ("$%d::int"):format(i), i end
+  local sql = "SELECT " .. table.concat(placeholders, " + ") .. " AS total"
+  t.eq(conn:query_value(sql, table.unpack(values)), 500 * 501 // 2)
+end)
+
 t.test("closed connection raises", function()
   local c = pg.connect("")
   c:close()
