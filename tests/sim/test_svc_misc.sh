@@ -1,0 +1,105 @@
+# STS, Secrets Manager and Application Auto Scaling through the real AWS
+# CLI against `mnem sim serve`.
+. tests/lib/t.sh
+
+DIR=$(mktemp -d "${MNEM_TEST_TMP:-/tmp}/svc-misc.XXXXXX")
+cat >"$DIR/scenario.lua" <<'LUA'
+return {
+  account = "123456789012", region = "us-east-1",
+  credentials = { { access_key_id = "test", secret_access_key = "test" } },
+  sts = { user = "deployer" },
+}
+LUA
+
+# sim_start: starts the simulator on a free port and sets ENDPOINT.
+sim_start() {
+  "$MNEM" sim serve --port 0 --ready-file "$DIR/ready.json" --scenario "$DIR/scenario.lua" >"$DIR/sim.log" 2>&1 &
+  SIM_PID=$!
+  i=0
+  while [ ! -s "$DIR/ready.json" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  [ -s "$DIR/ready.json" ] || return 1
+  ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$DIR/ready.json")
+}
+trap '[ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null' EXIT
+
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null
+export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 AWS_PAGER=
+awsj() { aws --endpoint-url "$ENDPOINT" --output json "$@"; }
+
+# expect NAME PYTHON-EXPRESSION COMMAND...: COMMAND's JSON output is `d`.
+expect() {
+  name=$1 expr=$2; shift 2
+  if out=$("$@" 2>&1) && printf '%s' "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$expr"; then
+    t_pass "$name"
+  else
+    t_fail "$name" "$(printf '%s' "$out" | tail -n 5)"
+  fi
+}
+
+# expect_error NAME CODE COMMAND...: COMMAND fails with AWS error CODE.
+expect_error() {
+  name=$1 code=$2; shift 2
+  if out=$("$@" 2>&1); then t_fail "$name" "succeeded: $(printf '%s' "$out" | tail -n 3)"; return; fi
+  case "$out" in
+    *"($code)"*) t_pass "$name" ;;
+    *) t_fail "$name" "$(printf '%s' "$out" | tail -n 3)" ;;
+  esac
+}
+
+if ! "$MNEM" help sim >/dev/null 2>&1; then
+  t_skip "sts, secrets manager and autoscaling through the aws cli" "this build has no mnem sim command yet"
+  t_done; exit
+fi
+if ! sim_start; then
+  t_fail "simulator starts" "$(tail -n 5 "$DIR/sim.log")"
+  t_done; exit
+fi
+
+expect "caller identity" 'd["Account"] == "123456789012" and d["Arn"] == "arn:aws:iam::123456789012:user/deployer"' \
+  awsj sts get-caller-identity
+if creds=$(awsj sts assume-role --role-arn arn:aws:iam::123456789012:role/ops --role-session-name rehearsal 2>&1); then
+  t_pass "assume-role succeeds"
+else
+  t_fail "assume-role succeeds" "$creds"
+fi
+AKID=$(printf '%s' "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Credentials"]["AccessKeyId"])' 2>/dev/null)
+SKEY=$(printf '%s' "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Credentials"]["SecretAccessKey"])' 2>/dev/null)
+STOK=$(printf '%s' "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Credentials"]["SessionToken"])' 2>/dev/null)
+check "assumed key starts with ASIA" sh -c 'case "$1" in ASIA*) exit 0 ;; *) exit 1 ;; esac' _ "$AKID"
+expect "assumed credentials are accepted" 'd["Arn"] == "arn:aws:sts::123456789012:assumed-role/ops/rehearsal"' \
+  env AWS_ACCESS_KEY_ID="$AKID" AWS_SECRET_ACCESS_KEY="$SKEY" AWS_SESSION_TOKEN="$STOK" \
+  aws --endpoint-url "$ENDPOINT" --output json sts get-caller-identity
+
+expect "create secret" 'd["Name"] == "app/db" and d["ARN"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-")' \
+  awsj secretsmanager create-secret --name app/db --secret-string first-Value-1
+expect_error "create twice is ResourceExistsException" ResourceExistsException \
+  awsj secretsmanager create-secret --name app/db --secret-string x
+expect "put a new value" '"AWSCURRENT" in d["VersionStages"]' \
+  awsj secretsmanager put-secret-value --secret-id app/db --secret-string second-Value-2
+expect "current value" 'd["SecretString"] == "second-Value-2" and d["VersionStages"] == ["AWSCURRENT"]' \
+  awsj secretsmanager get-secret-value --secret-id app/db
+expect "previous value" 'd["SecretString"] == "first-Value-1"' \
+  awsj secretsmanager get-secret-value --secret-id app/db --version-stage AWSPREVIOUS
+expect "describe lists both versions" 'len(d["VersionIdsToStages"]) == 2 and "SecretString" not in d' \
+  awsj secretsmanager describe-secret --secret-id app/db
+expect_error "missing secret is ResourceNotFoundException" ResourceNotFoundException \
+  awsj secretsmanager get-secret-value --secret-id nope
+check "request log never shows secret values" sh -c '! grep -q "second-Value-2" "$1"' _ "$DIR/sim.log"
+
+expect "no scalable targets at first" 'd["ScalableTargets"] == []' \
+  awsj application-autoscaling describe-scalable-targets --service-namespace ecs
+expect "register a target" 'd["ScalableTargetARN"].startswith("arn:aws:application-autoscaling:")' \
+  awsj application-autoscaling register-scalable-target --service-namespace ecs \
+  --resource-id service/c/api --scalable-dimension ecs:service:DesiredCount --min-capacity 1 --max-capacity 3
+expect "describe by resource id" 'd["ScalableTargets"][0]["MaxCapacity"] == 3' \
+  awsj application-autoscaling describe-scalable-targets --service-namespace ecs --resource-ids service/c/api
+check "deregister the target" awsj application-autoscaling deregister-scalable-target --service-namespace ecs \
+  --resource-id service/c/api --scalable-dimension ecs:service:DesiredCount
+expect_error "deregister again is ObjectNotFoundException" ObjectNotFoundException \
+  awsj application-autoscaling deregister-scalable-target --service-namespace ecs \
+  --resource-id service/c/api --scalable-dimension ecs:service:DesiredCount
+
+t_done

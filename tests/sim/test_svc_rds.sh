@@ -1,0 +1,118 @@
+# RDS through the real AWS CLI against `mnem sim serve`: the instance
+# lifecycle with `aws rds wait db-instance-available`, modification,
+# deletion protection and the AWS error codes.
+. tests/lib/t.sh
+
+DIR=$(mktemp -d "${MNEM_TEST_TMP:-/tmp}/svc-rds.XXXXXX")
+cat >"$DIR/scenario.lua" <<'LUA'
+return {
+  account = "123456789012", region = "us-east-1", time_scale = 50,
+  credentials = { { access_key_id = "test", secret_access_key = "test" } },
+  rds = {
+    durations = { creating = 300, backing_up = 120, modifying = 90, deleting = 60 },
+    subnet_groups = { { name = "app-db", description = "app databases", vpc_id = "vpc-0123456789abcdef0",
+                        subnets = { { id = "subnet-0aaa", az = "us-east-1a" }, { id = "subnet-0bbb", az = "us-east-1b" } } } },
+  },
+}
+LUA
+
+# sim_start: starts the simulator on a free port and sets ENDPOINT.
+sim_start() {
+  "$MNEM" sim serve --port 0 --ready-file "$DIR/ready.json" --scenario "$DIR/scenario.lua" >"$DIR/sim.log" 2>&1 &
+  SIM_PID=$!
+  i=0
+  while [ ! -s "$DIR/ready.json" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  [ -s "$DIR/ready.json" ] || return 1
+  ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$DIR/ready.json")
+}
+trap '[ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null' EXIT
+
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null
+export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 AWS_PAGER=
+awsj() { aws --endpoint-url "$ENDPOINT" --output json "$@"; }
+
+# expect NAME PYTHON-EXPRESSION COMMAND...: COMMAND's JSON output is `d`.
+expect() {
+  name=$1 expr=$2; shift 2
+  if out=$("$@" 2>&1) && printf '%s' "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$expr"; then
+    t_pass "$name"
+  else
+    t_fail "$name" "$(printf '%s' "$out" | tail -n 5)"
+  fi
+}
+
+# expect_error NAME CODE COMMAND...: COMMAND fails with AWS error CODE.
+expect_error() {
+  name=$1 code=$2; shift 2
+  if out=$("$@" 2>&1); then t_fail "$name" "succeeded: $(printf '%s' "$out" | tail -n 3)"; return; fi
+  case "$out" in
+    *"($code)"*) t_pass "$name" ;;
+    *) t_fail "$name" "$(printf '%s' "$out" | tail -n 3)" ;;
+  esac
+}
+
+if ! "$MNEM" help sim >/dev/null 2>&1; then
+  t_skip "rds through the aws cli" "this build has no mnem sim command yet"
+  t_done; exit
+fi
+if ! sim_start; then
+  t_fail "simulator starts" "$(tail -n 5 "$DIR/sim.log")"
+  t_done; exit
+fi
+
+CREATE="rds create-db-instance --db-instance-identifier app-db --db-instance-class db.t4g.micro --engine postgres
+  --allocated-storage 20 --storage-type gp3 --master-username app --master-user-password Secret-pw-123
+  --db-subnet-group-name app-db --vpc-security-group-ids sg-0123456789abcdef0 --db-name app"
+
+# shellcheck disable=SC2086
+expect "create returns creating" 'd["DBInstance"]["DBInstanceStatus"] == "creating" and d["DBInstance"]["Iops"] == 3000' \
+  awsj $CREATE
+# shellcheck disable=SC2086
+expect_error "create twice is DBInstanceAlreadyExists" DBInstanceAlreadyExists awsj $CREATE
+expect_error "iops on small gp3 is rejected" InvalidParameterCombination awsj rds create-db-instance \
+  --db-instance-identifier other --db-instance-class db.t4g.micro --engine postgres --allocated-storage 20 \
+  --storage-type gp3 --iops 3000 --master-username app --master-user-password Secret-pw-123
+expect_error "unknown subnet group" DBSubnetGroupNotFoundFault awsj rds create-db-instance \
+  --db-instance-identifier other --db-instance-class db.t4g.micro --engine postgres --allocated-storage 20 \
+  --master-username app --master-user-password Secret-pw-123 --db-subnet-group-name nope
+expect_error "unknown instance is DBInstanceNotFound" DBInstanceNotFound awsj rds describe-db-instances \
+  --db-instance-identifier nope
+if out=$(awsj rds describe-db-instances --db-instance-identifier nope 2>&1); then :; fi
+check "not-found message is AWS's" sh -c 'printf "%s" "$1" | grep -q "DBInstance nope not found"' _ "$out"
+expect_error "modify while creating" InvalidDBInstanceState awsj rds modify-db-instance \
+  --db-instance-identifier app-db --allocated-storage 30 --apply-immediately
+expect "subnet group is described" 'd["DBSubnetGroups"][0]["VpcId"] == "vpc-0123456789abcdef0"' \
+  awsj rds describe-db-subnet-groups --db-subnet-group-name app-db
+expect_error "unknown subnet group is not found" DBSubnetGroupNotFoundFault awsj rds describe-db-subnet-groups \
+  --db-subnet-group-name nope
+
+check "wait db-instance-available returns" awsj rds wait db-instance-available --db-instance-identifier app-db
+expect "available instance has its fields" '
+(lambda i: i["DBInstanceStatus"] == "available" and i["Endpoint"]["Port"] == 5432
+ and i["Endpoint"]["Address"].startswith("app-db.") and i["StorageType"] == "gp3" and i["AllocatedStorage"] == 20
+ and i["StorageThroughput"] == 125 and i["DBSubnetGroup"]["DBSubnetGroupName"] == "app-db"
+ and i["VpcSecurityGroups"][0]["VpcSecurityGroupId"] == "sg-0123456789abcdef0" and i["DBName"] == "app"
+ and i["MasterUsername"] == "app" and i["MultiAZ"] is False and i["PendingModifiedValues"] == {})(d["DBInstances"][0])' \
+  awsj rds describe-db-instances --db-instance-identifier app-db
+
+expect "modify shows pending values" '
+d["DBInstance"]["DBInstanceStatus"] == "modifying" and d["DBInstance"]["PendingModifiedValues"]["DBInstanceClass"] == "db.t4g.small"' \
+  awsj rds modify-db-instance --db-instance-identifier app-db --db-instance-class db.t4g.small \
+  --deletion-protection --apply-immediately
+expect_error "delete is refused while protected" InvalidParameterCombination awsj rds delete-db-instance \
+  --db-instance-identifier app-db --skip-final-snapshot
+check "wait after modify" awsj rds wait db-instance-available --db-instance-identifier app-db
+expect "modification applied" 'd["DBInstances"][0]["DBInstanceClass"] == "db.t4g.small"' \
+  awsj rds describe-db-instances --db-instance-identifier app-db
+expect "protection removed" 'd["DBInstance"]["DeletionProtection"] is False' \
+  awsj rds modify-db-instance --db-instance-identifier app-db --no-deletion-protection
+expect_error "delete needs a snapshot decision" InvalidParameterCombination awsj rds delete-db-instance \
+  --db-instance-identifier app-db
+expect "delete starts deleting" 'd["DBInstance"]["DBInstanceStatus"] == "deleting"' \
+  awsj rds delete-db-instance --db-instance-identifier app-db --skip-final-snapshot
+check "wait db-instance-deleted returns" awsj rds wait db-instance-deleted --db-instance-identifier app-db
+
+t_done
