@@ -123,7 +123,7 @@ end
 
 local TOKEN_PREFIX = "mnem-sim:"
 
---- Returns an opaque pagination token that stands for list offset N.
+--- Returns an opaque pagination token that encodes list offset N.
 function M.token(n)
   return M.base64(TOKEN_PREFIX .. tostring(n))
 end

@@ -1,7 +1,7 @@
 -- sim.services.logs: the simulated CloudWatch Logs groups, streams and events.
 --
 -- GetLogEvents tokens have AWS's shape (`f/<56 digits>/s`, `b/<56 digits>/s`)
--- and stand for a position in the stream's events; reading forward past the
+-- and encode a position in the stream's events. Reading forward past the
 -- last event returns the same forward token that was sent, as AWS does.
 -- FilterLogEvents understands term patterns: bare and quoted terms (all
 -- must match), `-term` (must not match) and `?term` (at least one of the
