@@ -111,6 +111,9 @@ return {
   region = region,
   any_region = true,
   credentials = { { access_key_id = "test", secret_access_key = "test" } },
+  -- The AWS CLI profiles the team's environment files name; `mnem run --sim`
+  -- points each of them at the simulator.
+  profiles = { "mnemosys-dev", "mnemosys-test" },
   time_scale = 40,
   seed = 20240611,
   postgres = pg,
