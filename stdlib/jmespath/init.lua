@@ -105,6 +105,12 @@ function M.type(v)
   return types.type_of(v)
 end
 
+--- Returns whether JSON values A and B are equal, as `==` in an
+-- expression compares them (deeply; nil and cjson.null are both null).
+function M.equal(a, b)
+  return types.equal(a, b)
+end
+
 --- Decodes JSON TEXT keeping arrays and objects apart and object key
 -- order; returns the value (cjson.null for null), or nil and a message.
 M.decode_json = json.decode
