@@ -1,0 +1,321 @@
+-- sim.server: request dispatch of the local AWS simulator.
+--
+-- Every request on the API port goes through the same steps: find the
+-- service from the SigV4 credential scope, check the signature
+-- (sim.auth), parse the operation and its parameters with the service's
+-- published model (aws.protocol), apply injected faults (sim.faults), call
+-- the service module's handler, and serialize its output or error in the
+-- service's own wire format. Requests on a load balancer's listener port
+-- go to the elbv2 module's listener_request instead. One log line is
+-- written per request.
+local cjson = require("cjson")
+local errors = require("mnem.errors")
+local faults_module = require("sim.faults")
+local log = require("mnem.log")
+local model = require("aws.model")
+local protocol = require("aws.protocol")
+local server = require("mnem._server")
+local sim_auth = require("sim.auth")
+local sys = require("mnem._sys")
+local world_module = require("sim.world")
+
+local M = {}
+
+--- SigV4 signing names mapped to the simulator's service module names.
+M.SIGNING_NAMES = {
+  rds = "rds", ssm = "ssm", ecs = "ecs", logs = "logs", elasticloadbalancing = "elbv2",
+  ["application-autoscaling"] = "application_autoscaling", sts = "sts", secretsmanager = "secretsmanager",
+}
+
+-- Service modules by the X-Amz-Target prefix of their JSON model, to answer
+-- unsigned JSON requests in the right envelope. Filled on first use.
+local by_target_prefix
+
+local Sim = {}
+Sim.__index = Sim
+
+-- An error raised by ctx.fail, turned into the service's error response.
+local AwsFailure = {}
+AwsFailure.__index = AwsFailure
+AwsFailure.__tostring = function(e) return ("%s: %s"):format(e.code, e.message) end
+
+local function load_model(module)
+  local m = model.load(module.model)
+  return m, protocol.for_model(m), m.metadata.protocol
+end
+
+local function error_response(m, codec, code, message, status, request_id, sender_fault)
+  local s, headers, body = codec.build_error(m, code, message, status, request_id, sender_fault)
+  return { status = s, headers = headers, body = body }, code
+end
+
+-- Returns the model and codec to answer an unsigned or unroutable request
+-- with: the JSON service its X-Amz-Target names, else STS (query).
+local function fallback_model(req)
+  if not by_target_prefix then
+    by_target_prefix = {}
+    for _, name in ipairs(model.services()) do
+      local m = model.load(name)
+      if m.metadata.targetPrefix then by_target_prefix[m.metadata.targetPrefix] = m end
+    end
+  end
+  local target = req.headers["x-amz-target"]
+  local prefix = target and target:match("^(.*)%.[^.]+$")
+  local m = prefix and by_target_prefix[prefix] or model.load("sts")
+  return m, protocol.for_model(m), m.metadata.protocol
+end
+
+-- Makes the ctx handed to service handlers.
+local function make_context(sim, module, operation, req, region, request_id)
+  return {
+    world = sim.world, region = region, account = sim.world.account, request_id = request_id,
+    service = module, operation = operation, request = req,
+    fail = function(code, message, status, sender_fault)
+      error(setmetatable({ code = code, message = message or code, status = status or 400,
+        sender_fault = sender_fault }, AwsFailure), 2)
+    end,
+  }
+end
+
+local function with_traceback(e)
+  if getmetatable(e) == AwsFailure then return e end
+  return { traceback = debug.traceback(tostring(e), 2), value = e }
+end
+
+-- Calls the handler and builds the response. Returns resp, code.
+local function run_operation(sim, module, m, codec, op, params, req, region, request_id)
+  local handler = module.operations and module.operations[op]
+  if not handler then
+    local code = m.metadata.protocol == "json" and "UnknownOperationException" or "InvalidAction"
+    return error_response(m, codec, code, ("mnem simulator does not implement %s.%s"):format(
+      m.metadata.endpointPrefix or module.model, op), 400, request_id, true)
+  end
+  local ctx = make_context(sim, module, op, req, region, request_id)
+  local ok, output = xpcall(handler, with_traceback, ctx, params)
+  if not ok and getmetatable(output) == AwsFailure then
+    return error_response(m, codec, output.code, output.message, output.status, request_id, output.sender_fault)
+  end
+  local status, headers, body
+  if ok then
+    ok, status, headers, body = xpcall(codec.build_response, with_traceback, m, op, output or {}, request_id)
+    if not ok then output = status end
+  end
+  if not ok then
+    io.stderr:write(("mnem sim: %s.%s failed (request %s): %s\n"):format(module.model, op, request_id,
+      output.traceback or tostring(output)))
+    return error_response(m, codec, "InternalFailure", "The request processing has failed because of an unknown "
+      .. "error, exception or failure.", 500, request_id, false)
+  end
+  return { status = status, headers = headers, body = body }, nil
+end
+
+-- Answers a request on the API port. Returns resp and the names used in
+-- the log line (service, operation, error code).
+local function handle_api(sim, req)
+  local request_id = sim.world:request_id()
+  local auth = sim_auth.parse_authorization(req.headers.authorization)
+  local module_name = auth and M.SIGNING_NAMES[auth.service]
+  local module = module_name and sim.world:service(module_name)
+  if not module then
+    local m, codec = fallback_model(req)
+    if not req.headers.authorization or req.headers.authorization == "" or not auth then
+      local _, failure = sim_auth.check(sim.world, m.metadata.protocol, req, sys.now())
+      return error_response(m, codec, failure.code, failure.message, failure.status, request_id, true), "-", "-"
+    end
+    return error_response(m, codec, "UnrecognizedService", ("mnem simulator does not simulate service %s"):format(
+      auth.service), 400, request_id, true), auth.service, "-"
+  end
+  local m, codec, proto = load_model(module)
+  local checked, failure = sim_auth.check(sim.world, proto, req, sys.now())
+  if not checked then
+    return error_response(m, codec, failure.code, failure.message, failure.status, request_id, true), module_name, "-"
+  end
+  local body = req.body
+  if proto == "query" and body == "" and req.method == "GET" then body = req.query end
+  local parsed, op, params = pcall(codec.parse_request, m, req.headers, body)
+  if not parsed then
+    local e = type(op) == "table" and op or { code = "InternalFailure", message = tostring(op), status = 500 }
+    return error_response(m, codec, e.code, e.message, e.status, request_id, true), module_name, "-"
+  end
+  local fault, delay = sim.faults:decide(module_name, op)
+  local resp
+  if fault and fault.drop then
+    resp = { drop = true }
+  elseif fault and fault.throttle then
+    local e = faults_module.throttle_error(proto)
+    resp = error_response(m, codec, e.code, e.message, e.status, request_id, e.sender_fault)
+  elseif fault then
+    local e = faults_module.server_error(fault.status)
+    resp = error_response(m, codec, e.code, e.message, e.status, request_id, e.sender_fault)
+  else
+    resp = run_operation(sim, module, m, codec, op, params, req, auth.region, request_id)
+  end
+  if delay > 0 then resp.delay = delay end
+  return resp, module_name, op
+end
+
+-- Answers a request on a load balancer listener's port.
+local function handle_listener(sim, listener, req)
+  local elbv2 = sim.world:service("elbv2")
+  local request_id = sim.world:request_id()
+  local ctx = make_context(sim, elbv2, "listener", req, sim.world.region, request_id)
+  local ok, status, headers, body = xpcall(elbv2.listener_request, with_traceback, ctx, listener, req)
+  if not ok then
+    io.stderr:write(("mnem sim: listener %s:%d failed: %s\n"):format(listener.dns_name, listener.port,
+      status.traceback or tostring(status)))
+    return { status = 502, headers = { { "Content-Type", "text/plain" } }, body = "502 Bad Gateway\n" }
+  end
+  local list = {}
+  if type(headers) == "table" and headers[1] == nil then
+    for name, value in pairs(headers) do list[#list + 1] = { name, tostring(value) } end
+  else
+    list = headers or {}
+  end
+  return { status = status or 200, headers = list, body = body or "" }
+end
+
+local function log_request(sim, resp, service, operation, started, request_id)
+  if not sim.log then return end
+  local status = resp.drop and "dropped" or tostring(resp.status)
+  local duration_ms = (sys.monotonic() - started) * 1000
+  local message = ("%s.%s %s %.1fms %s"):format(service, operation, status, duration_ms, request_id or "-")
+  if log.format() == "json" then
+    log.info("request", { service = service, operation = operation, status = resp.drop and 0 or resp.status,
+      dropped = resp.drop or nil, duration_ms = duration_ms, request_id = request_id, delay = resp.delay })
+  else
+    log.info(message)
+  end
+end
+
+--- Answers one request REQ (as mnem._server passes it). Returns the
+-- response table for mnem._server. Tests may call it directly.
+function Sim:handle(req)
+  local started = sys.monotonic()
+  local listener = self.listeners_by_port[req.local_port]
+  if listener then
+    local resp = handle_listener(self, listener, req)
+    log_request(self, resp, "elb", listener.load_balancer .. ":" .. listener.port .. " " .. req.method .. " "
+      .. req.path, started, nil)
+    return resp
+  end
+  local resp, service, operation = handle_api(self, req)
+  local request_id
+  for _, pair in ipairs(resp.headers or {}) do
+    if pair[1]:lower() == "x-amzn-requestid" then request_id = pair[2] end
+  end
+  log_request(self, resp, service or "-", operation or "-", started, request_id)
+  return resp
+end
+
+--- Returns the ready-file contents (see start) as a table.
+function Sim:ready_info()
+  local listeners, connect_to = {}, {}
+  for _, l in ipairs(self.listeners) do
+    listeners[#listeners + 1] = { load_balancer = l.load_balancer, dns_name = l.dns_name, port = l.port,
+      local_port = l.local_port }
+    connect_to[#connect_to + 1] = ("%s:%d:127.0.0.1:%d"):format(l.dns_name, l.port, l.local_port)
+  end
+  local first_key = self.scenario.credentials and self.scenario.credentials[1]
+  return {
+    endpoint = ("http://127.0.0.1:%d"):format(self.port), port = self.port, pid = sys.getpid(),
+    region = self.world.region, account = self.world.account,
+    access_key_id = first_key and first_key.access_key_id or "test",
+    listeners = setmetatable(listeners, cjson.array_mt), connect_to = setmetatable(connect_to, cjson.array_mt),
+  }
+end
+
+local function write_ready_file(path, info)
+  local temp = path .. ".tmp." .. sys.getpid()
+  local f, err = io.open(temp, "w")
+  if not f then error(errors.new{ kind = "sim", code = "ReadyFile", message = "cannot write " .. tostring(err) }) end
+  f:write(cjson.encode(info), "\n")
+  f:close()
+  local ok, rename_error = os.rename(temp, path)
+  if not ok then
+    os.remove(temp)
+    error(errors.new{ kind = "sim", code = "ReadyFile", message = "cannot write " .. tostring(rename_error) })
+  end
+end
+
+local OPTION_KEYS = { "port", "scenario", "scenario_path", "seed", "time_scale", "ready_file", "log", "faults",
+  "host", "clock", "start_time" }
+
+--- Makes the simulator without serving: loads the world, binds the API
+-- port and one port per load balancer listener. OPTIONS: port (default 0:
+-- a free port), scenario (a table) or scenario_path (a file), seed,
+-- time_scale, faults (extra rules, added to the scenario's), log (default
+-- true), host (a loopback address, default 127.0.0.1).
+function M.new(options)
+  options = options or {}
+  local known = {}
+  for _, key in ipairs(OPTION_KEYS) do known[key] = true end
+  for key in pairs(options) do
+    if not known[key] then
+      error(("sim_server.new: unknown option %s (expected one of %s)"):format(tostring(key),
+        table.concat(OPTION_KEYS, ", ")), 2)
+    end
+  end
+  local scenario = options.scenario
+  if options.scenario_path then scenario = world_module.load_scenario(options.scenario_path) end
+  scenario = scenario or {}
+  local world = world_module.new{ scenario = scenario, seed = options.seed, time_scale = options.time_scale,
+    clock = options.clock, start_time = options.start_time }
+  local rules = {}
+  for _, rule in ipairs(scenario.faults or {}) do rules[#rules + 1] = rule end
+  for _, rule in ipairs(options.faults or {}) do rules[#rules + 1] = rule end
+  local self = setmetatable({
+    world = world, scenario = scenario, log = options.log ~= false, listeners = {}, listeners_by_port = {},
+    faults = faults_module.new(rules, world.seed),
+  }, Sim)
+  self.server = server.new{}
+  local host = options.host or "127.0.0.1"
+  self.port = self.server:listen(host, options.port or 0)
+  local elbv2 = world:service("elbv2")
+  if elbv2 and elbv2.listeners then
+    for _, l in ipairs(elbv2.listeners(world)) do
+      local entry = { load_balancer = l.load_balancer, dns_name = l.dns_name, port = l.port }
+      entry.local_port = self.server:listen(host, 0)
+      self.listeners[#self.listeners + 1] = entry
+      self.listeners_by_port[entry.local_port] = entry
+    end
+  end
+  return self
+end
+
+--- Serves until stop() or SIGINT/SIGTERM. Returns "stopped" or "signal".
+function Sim:run()
+  sys.trap_signals()
+  return self.server:run(function(req) return self:handle(req) end)
+end
+
+--- Makes run() return.
+function Sim:stop() self.server:stop() end
+
+--- Closes every socket.
+function Sim:close() self.server:close() end
+
+--- Starts the simulator (see new for OPTIONS, plus ready_file: a path the
+-- ready file is written to, atomically, once every port is bound) and
+-- serves until SIGINT or SIGTERM. The ready file is JSON: endpoint, port,
+-- pid, region, account, access_key_id, listeners ({ load_balancer,
+-- dns_name, port, local_port } each) and connect_to (curl CONNECT_TO
+-- strings "DNSNAME:PORT:127.0.0.1:LOCALPORT"). Returns the reason run()
+-- returned.
+function M.start(options)
+  options = options or {}
+  local ready_file = options.ready_file
+  local rest = {}
+  for key, value in pairs(options) do if key ~= "ready_file" then rest[key] = value end end
+  local sim = M.new(rest)
+  io.stderr:write(("mnem sim: serving on http://127.0.0.1:%d\n"):format(sim.port))
+  for _, l in ipairs(sim.listeners) do
+    io.stderr:write(("mnem sim: load balancer %s listener %s:%d on http://127.0.0.1:%d\n"):format(
+      l.load_balancer, l.dns_name, l.port, l.local_port))
+  end
+  if ready_file then write_ready_file(ready_file, sim:ready_info()) end
+  local reason = sim:run()
+  sim:close()
+  return reason
+end
+
+return M
