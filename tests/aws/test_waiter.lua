@@ -403,4 +403,19 @@ t.test("progress lines on state change", function()
   t.eq(creating_lines, 1, "an unchanged state is not logged again within 30s")
 end)
 
+t.test("client service delegates wait", function()
+  -- Port 9 on loopback refuses connections, so the one poll fails with an
+  -- AWS transport error that no acceptor of the waiter matches.
+  local client = require("aws.client").new{
+    endpoint_url = "http://127.0.0.1:9", max_attempts = 1, region = "us-east-1",
+  }
+  local err = t.raises(function()
+    client.rds.wait("db_instance_available", DB, { interval = 0.01, timeout = 5 })
+  end)
+  t.ok(errors.is(err), "a mnem.errors value: " .. tostring(err))
+  t.eq(err.kind, "aws")
+  t.eq(err.code, "ConnectionRefused")
+  t.eq(err.waiter, "rds db_instance_available")
+end)
+
 return t.done()
