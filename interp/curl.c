@@ -647,6 +647,8 @@ static const char *stage_of(const Session *s, CURLcode rc)
   case CURLE_COULDNT_CONNECT:
     return "connect";
   case CURLE_OPERATION_TIMEDOUT:
+    /* NOTE: curl uses this code for connect_timeout as well, so a
+     * connection that never completes also reports "timeout". */
     return "timeout";
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_PEER_FAILED_VERIFICATION:

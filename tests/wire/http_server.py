@@ -13,7 +13,7 @@ files) it serves HTTPS. Routes:
   /delay/SECONDS    waits, then responds 200 "late"
   /slow/CHUNKS      CHUNKS chunks of "chunk\\n", 0.1 s apart (chunked)
   /big/BYTES        BYTES bytes of "x"
-  /drop             closes the connection without answering
+  /drop             closes the connection without sending a response
   /headers          a repeated Set-Cookie header and X-Custom
   /redirect/N       302 to /redirect/N-1, and /redirect/0 to /echo
 """
