@@ -102,7 +102,8 @@ function M.check(world, protocol, req, now)
   local date = headers["x-amz-date"]
   local signed_at = parse_amz_date(date)
   if not signed_at then
-    return nil, failure(protocol, "incomplete", "Authorization header requires existence of a valid 'X-Amz-Date' header.")
+    return nil, failure(protocol, "incomplete",
+      "Authorization header requires existence of a valid 'X-Amz-Date' header.")
   end
   if date:sub(1, 8) ~= auth.date then
     return nil, failure(protocol, "mismatch", ("Date in Credential scope does not match YYYYMMDD from ISO-8601 "

@@ -48,7 +48,9 @@ function M.check_rule(rule, where)
   for key, value in pairs(rule) do
     local known = false
     for _, k in ipairs(RULE_KEYS) do known = known or k == key end
-    if not known then fail(where, ("unknown key %s (keys: %s)"):format(tostring(key), table.concat(RULE_KEYS, ", "))) end
+    if not known then
+      fail(where, ("unknown key %s (keys: %s)"):format(tostring(key), table.concat(RULE_KEYS, ", ")))
+    end
     copy[key] = value
   end
   for _, key in ipairs({ "throttle", "error_5xx", "drop" }) do

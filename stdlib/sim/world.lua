@@ -88,7 +88,8 @@ local function check_scenario(path, scenario)
   for key in pairs(scenario) do
     if type(key) ~= "string" or not known[key] then
       local hint = type(key) == "string" and closest(key, M.SCENARIO_KEYS)
-      scenario_error(path, ("unknown key %s%s"):format(tostring(key), hint and (" (did you mean " .. hint .. "?)") or ""))
+      local suggestion = hint and (" (did you mean " .. hint .. "?)") or ""
+      scenario_error(path, ("unknown key %s%s"):format(tostring(key), suggestion))
     end
   end
   local function expect(key, kind)

@@ -99,7 +99,8 @@ function M.main(args)
   -- Loaded here, not at the top, so `mnem --help` works without the models.
   local sim_server = require("sim.server")
   local ok, result = pcall(sim_server.start, {
-    port = port or 0, host = options.host, scenario_path = options.scenario, seed = number_option(options, "seed", true),
+    port = port or 0, host = options.host, scenario_path = options.scenario,
+    seed = number_option(options, "seed", true),
     time_scale = time_scale, ready_file = options.ready_file, log = not options.quiet, faults = rules,
   })
   if not ok then
