@@ -9,6 +9,11 @@ local M = {}
 
 M.MASK = "********"
 
+-- Public placeholder credentials that protect nothing: the local
+-- simulator and other AWS emulators accept the secret key "test". Masking
+-- it would turn every "test" in output (mnemosys-test-api) into the mask.
+local PLACEHOLDERS = { test = true }
+
 local known = {}      -- secret string -> true
 local ordered = {}    -- the same strings, longest first
 
@@ -19,12 +24,12 @@ local function rebuild()
 end
 
 --- Marks VALUE (a string, or a number turned into one) as secret.
--- Returns VALUE unchanged so a call can wrap an expression. Empty strings
--- and nil are ignored.
+-- Returns VALUE unchanged so a call can wrap an expression. Empty strings,
+-- nil and the public placeholder "test" are ignored.
 function M.mark(value)
   if value == nil then return value end
   local text = tostring(value)
-  if text ~= "" and not known[text] then
+  if text ~= "" and not known[text] and not PLACEHOLDERS[text] then
     known[text] = true
     rebuild()
   end
