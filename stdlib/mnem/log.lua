@@ -33,7 +33,8 @@ function M.configure(options)
       end
       settings.format = value
     elseif key == "level" then
-      settings.level = LEVELS[value] or error(("unknown log level %q: use debug, info, warn or error"):format(tostring(value)), 2)
+      settings.level = LEVELS[value]
+        or error(("unknown log level %q: use debug, info, warn or error"):format(tostring(value)), 2)
     elseif key == "stream" or key == "color" then
       settings[key] = value
     else

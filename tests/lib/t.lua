@@ -65,7 +65,8 @@ function M.raises(fn, needle, what)
   local ok, err = pcall(fn)
   if ok then fail((what and (what .. ": ") or "") .. "expected an error, none was raised", 2) end
   if needle and not tostring(err):find(needle, 1, true) then
-    fail(("%sexpected error containing %s, got %s"):format(what and (what .. ": ") or "", describe(needle), describe(tostring(err))), 2)
+    fail(("%sexpected error containing %s, got %s"):format(what and (what .. ": ") or "", describe(needle),
+      describe(tostring(err))), 2)
   end
   return err
 end
