@@ -257,17 +257,19 @@ static void check_keys(lua_State *L, int idx)
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "session:request: option keys must be strings");
     key = lua_tostring(L, -1);
-    for (i = 0; request_keys[i] != NULL; i++) {
-      size_t d;
+    for (i = 0; request_keys[i] != NULL; i++)
       if (strcmp(request_keys[i], key) == 0)
         break;
-      d = edit_distance(key, request_keys[i]);
-      if (d < best_d) {
-        best_d = d;
-        best = request_keys[i];
-      }
-    }
     if (request_keys[i] == NULL) {
+      /* Distances only for an unknown key: every request checks its
+       * options, and a valid key needs no suggestion. */
+      for (i = 0; request_keys[i] != NULL; i++) {
+        size_t d = edit_distance(key, request_keys[i]);
+        if (d < best_d) {
+          best_d = d;
+          best = request_keys[i];
+        }
+      }
       if (best != NULL)
         luaL_error(L,
                    "session:request: unknown option '%s' (did you mean "

@@ -169,17 +169,19 @@ static void check_keys(lua_State *L, int idx, const char *fname,
       luaL_error(L, "%s: option keys must be strings, got a %s key", fname,
                  luaL_typename(L, -1));
     key = lua_tostring(L, -1);
-    for (i = 0; keys[i] != NULL; i++) {
-      size_t d;
+    for (i = 0; keys[i] != NULL; i++)
       if (strcmp(keys[i], key) == 0)
         break;
-      d = edit_distance(key, keys[i]);
-      if (d < best_d) {
-        best_d = d;
-        best = keys[i];
-      }
-    }
     if (keys[i] == NULL) {
+      /* Distances only for an unknown key: every request checks its
+       * options, and a valid key needs no suggestion. */
+      for (i = 0; keys[i] != NULL; i++) {
+        size_t d = edit_distance(key, keys[i]);
+        if (d < best_d) {
+          best_d = d;
+          best = keys[i];
+        }
+      }
       if (best != NULL)
         luaL_error(L, "%s: unknown option '%s' (did you mean '%s'?)", fname,
                    key, best);
