@@ -220,15 +220,27 @@ function Sim:ready_info()
     endpoint = ("http://127.0.0.1:%d"):format(self.port), port = self.port, pid = sys.getpid(),
     region = self.world.region, account = self.world.account,
     access_key_id = first_key and first_key.access_key_id or "test",
-    listeners = setmetatable(listeners, cjson.array_mt), connect_to = setmetatable(connect_to, cjson.array_mt),
+    listeners = listeners, connect_to = connect_to,
   }
+end
+
+-- Encodes the ready-file table INFO. lua-cjson 2.1 writes an empty table
+-- as {}, so the two lists are encoded here to stay [] when empty.
+local function encode_ready_info(info)
+  local function list(value) return #value == 0 and "[]" or cjson.encode(value) end
+  local rest = {}
+  for key, value in pairs(info) do
+    if key ~= "listeners" and key ~= "connect_to" then rest[key] = value end
+  end
+  return cjson.encode(rest):sub(1, -2) .. ',"listeners":' .. list(info.listeners) .. ',"connect_to":'
+    .. list(info.connect_to) .. "}"
 end
 
 local function write_ready_file(path, info)
   local temp = path .. ".tmp." .. sys.getpid()
   local f, err = io.open(temp, "w")
   if not f then error(errors.new{ kind = "sim", code = "ReadyFile", message = "cannot write " .. tostring(err) }) end
-  f:write(cjson.encode(info), "\n")
+  f:write(encode_ready_info(info), "\n")
   f:close()
   local ok, rename_error = os.rename(temp, path)
   if not ok then
