@@ -184,6 +184,22 @@ playbook { name = "side", steps = { step "A" { run = function() os.exit(9) end }
   t.eq((h.mnem({ "check", path })), 0)
 end)
 
+t.test("shipped playbooks pass check", function()
+  local root = os.getenv("MNEM_ROOT") or "."
+  local names = require("mnem._sys").list_dir(root .. "/playbooks")
+  if not names then t.skip("no playbooks folder in " .. root) end
+  local checked = 0
+  for _, name in ipairs(names) do
+    if name:match("%.lua$") then
+      local status, out, err = h.mnem({ "check", root .. "/playbooks/" .. name })
+      t.eq(status, 0, name .. ": " .. err)
+      t.contains(out, ": ok: playbook", name)
+      checked = checked + 1
+    end
+  end
+  if checked == 0 then t.skip("no playbooks to check") end
+end)
+
 t.test("check of a missing file", function()
   h.setup(t)
   local status, _, err = h.mnem({ "check", "/nonexistent/playbook.lua" })

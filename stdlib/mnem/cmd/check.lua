@@ -1,6 +1,7 @@
 -- mnem check PLAYBOOK: load and validate a playbook without running it.
 local cli = require("mnem.cli")
 local playbook = require("mnem.playbook")
+local secret = require("mnem.secret")
 
 local M = {}
 
@@ -27,10 +28,10 @@ function M.main(args)
     local var_ok, var_error = true, nil
     if ok and options.var then var_ok, var_error = pcall(playbook.resolve_vars, pb, options.var) end
     if not ok then
-      io.stderr:write("mnem check: ", tostring(pb), "\n")
+      io.stderr:write(secret.redact("mnem check: " .. tostring(pb)), "\n")
       status = cli.EXIT.usage
     elseif not var_ok then
-      io.stderr:write("mnem check: ", path, ": ", tostring(var_error), "\n")
+      io.stderr:write(secret.redact("mnem check: " .. path .. ": " .. tostring(var_error)), "\n")
       status = cli.EXIT.usage
     else
       local steps = 0
