@@ -7,6 +7,7 @@
 --   aws.ssm.get_all("get_parameters_by_path", p)    --> all pages in one result
 --   aws.rds.wait("db_instance_available", params, { timeout = "40m" })
 --   local c = aws.client{ region = "eu-west-1", profile = "ops" }
+--   aws.configure{ profile = "ops" }                -- settings of the default client
 --   c.ecs.describe_services{ cluster = "c", services = { "s" } }
 --
 -- Services (aws.rds, aws.ssm, aws.ecs, aws.logs, aws.elbv2,
@@ -26,6 +27,14 @@ local default_client
 -- It has the same shape as this module: `c.rds.describe_db_instances{}`.
 function M.client(options)
   return client.new(options)
+end
+
+--- Replaces the default client with one made from OPTIONS (as for
+-- aws.client), so every later `aws.<service>.<op>` call of the process uses
+-- that profile, region or endpoint. Returns the new client.
+function M.configure(options)
+  default_client = client.new(options)
+  return default_client
 end
 
 --- Returns the default client, made on first use.

@@ -303,6 +303,18 @@ t.test("default client uses environment", function()
   t.ok(aws.default_client() == aws.default_client(), "one default client")
 end)
 
+t.test("configure replaces the default client", function()
+  server:script{}
+  local previous = aws.default_client()
+  aws.configure{ endpoint_url = server.endpoint, region = "ap-south-1", access_key_id = "AKCONFIGURED",
+                 secret_access_key = "configured-secret-5" }
+  aws.ssm.describe_parameters{}
+  local r = server:requests()[1]
+  t.ok(aws.default_client() ~= previous, "a new default client")
+  t.contains(r:header("Authorization"), "Credential=AKCONFIGURED/")
+  t.contains(r:header("Authorization"), "/ap-south-1/ssm/aws4_request")
+end)
+
 t.test("wait delegates to the waiter", function()
   local function rds_page(status)
     return { status = 200, headers = { ["Content-Type"] = "text/xml" }, body =
