@@ -433,11 +433,10 @@ local function final_message(run, status, err, failed_step)
     if run.rollbacks_ran then
       lines[#lines + 1] = "nothing to roll back"
     elseif #run.completed > 0 then
-      lines[#lines + 1] = "not rolled back (interrupted): " .. names((function()
-        local list = {}
-        for _, entry in ipairs(run.completed) do list[#list + 1] = entry.node.name end
-        return list
-      end)()) .. "; rerun with --rollback-on-interrupt to undo on interrupt"
+      local completed = {}
+      for _, entry in ipairs(run.completed) do completed[#completed + 1] = entry.node.name end
+      lines[#lines + 1] = "not rolled back (interrupted): " .. names(completed)
+        .. "; rollbacks run on an interrupt only with --rollback-on-interrupt"
     end
   end
   if #run.rollback_skipped > 0 then
