@@ -15,9 +15,10 @@ local M = {}
 -- of their section in a scenario.
 M.SERVICES = { "sts", "rds", "ssm", "ecs", "logs", "elbv2", "application_autoscaling", "secretsmanager" }
 
---- The top-level keys a scenario may have.
+--- The top-level keys a scenario may have. `profiles` lists the AWS CLI
+-- profile names a rehearsal (`mnem run --sim`) points at the simulator.
 M.SCENARIO_KEYS = {
-  "name", "description", "account", "region", "credentials", "any_region", "time_scale", "seed",
+  "name", "description", "account", "region", "credentials", "any_region", "time_scale", "seed", "profiles",
   "start_time", "faults", "postgres", "rds", "ssm", "ecs", "logs", "elbv2", "application_autoscaling",
   "secretsmanager", "sts",
 }
@@ -101,6 +102,7 @@ local function check_scenario(path, scenario)
   expect("region", "string")
   expect("credentials", "table")
   expect("any_region", "boolean")
+  expect("profiles", "table")
   expect("time_scale", "number")
   expect("seed", "number")
   expect("faults", "table")
