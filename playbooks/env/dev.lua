@@ -23,9 +23,10 @@ return {
     performance_insights_retention_days = 7,
     subnet_group = "mnemosys-nonprod-db",
     security_groups = { "sg-0a1b2c3d4e5f60718" },
-    db_name = "mnemosys",
+    db_name = "mnemosys_dev",
     port = 5432,
     wait_timeout = "40m",
+    wait_interval = "10s",
     tags = { environment = "dev", team = "mnemosys" },
   },
 

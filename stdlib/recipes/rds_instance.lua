@@ -9,7 +9,8 @@
 -- backup_retention_days, encrypted, deletion_protection,
 -- performance_insights_retention_days, subnet_group, security_groups,
 -- master_username, master_password (a function(ctx) or a string; it is
--- marked secret), db_name, port, tags, wait_timeout (default "40m").
+-- marked secret), db_name, port, tags, wait_timeout (default "40m"),
+-- wait_interval (default: the waiter's 30 s).
 local aws = require("aws")
 local dryrun = require("mnem.dryrun")
 local errors = require("mnem.errors")
@@ -90,13 +91,14 @@ local function create(ctx, s)
   local out, err = aws.try(aws.rds.create_db_instance, params)
   if not out and is_storage_combination_error(err) and (params.Iops or params.StorageThroughput) then
     local dropped = ("Iops=%s, StorageThroughput=%s"):format(tostring(params.Iops), tostring(params.StorageThroughput))
-    ctx.warn(("RDS rejected explicit storage performance for %d GB of %s: %s. Retrying without %s; "
+    local reason = (err.message or ""):gsub("%.$", "")
+    ctx.warn(("RDS rejected explicit storage performance for %d GB of %s (%s). Retrying without %s: "
       .. "gp3 gives its baseline performance at this size"):format(s.allocated_storage or 0,
-      s.storage_type or "storage", err.message, dropped))
+      s.storage_type or "storage", reason, dropped))
     params.Iops, params.StorageThroughput = nil, nil
     out = aws.rds.create_db_instance(params)
     ctx.problem{
-      summary = "CreateDBInstance rejected " .. dropped .. " (InvalidParameterCombination: " .. err.message .. ")",
+      summary = "CreateDBInstance rejected " .. dropped .. " (InvalidParameterCombination: " .. reason .. ")",
       resolution = "created the instance without explicit IOPS and throughput",
     }
   elseif not out then
@@ -109,7 +111,8 @@ local function create(ctx, s)
 end
 
 local function wait_available(s, leave_state)
-  local options = { timeout = s.wait_timeout or "40m", description = "RDS instance " .. s.identifier .. " available" }
+  local options = { timeout = s.wait_timeout or "40m", interval = s.wait_interval,
+                    description = "RDS instance " .. s.identifier .. " available" }
   if leave_state then options.leave_state = leave_state end
   aws.rds.wait("db_instance_available", { DBInstanceIdentifier = s.identifier }, options)
   return describe(s.identifier)

@@ -65,9 +65,9 @@ json_get() {
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
-# Fresh database state: no mnemosys database, an application role present.
+# Fresh database state: no mnemosys_test database, an application role present.
 reset_database() {
-  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS mnemosys WITH (FORCE)" >/dev/null
+  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS mnemosys_test WITH (FORCE)" >/dev/null
   psql -q -X -d postgres -c "DO \$\$ BEGIN CREATE ROLE mnemosys_app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
 }
 

@@ -22,5 +22,5 @@ check "the simulator injected throttling" grep -q "Throttl" "$T/sim/sim.log"
 check "the client logged its retries" grep -qi "retr" "$T/run.err"
 aws_sim ecs describe-services --cluster mnemosys-nonprod --services mnemosys-test-api >"$T/svc.json" 2>&1
 check "service ends with 2 running tasks" test "$(json_get "$T/svc.json" 'd["services"][0]["runningCount"]')" = 2
-check "schema exists after the faulty run" test "$(psql -X -At -d mnemosys -c "select count(*) from pg_namespace where nspname = 'mnemosys'")" = 1
+check "schema exists after the faulty run" test "$(psql -X -At -d mnemosys_test -c "select count(*) from pg_namespace where nspname = 'mnemosys'")" = 1
 t_done

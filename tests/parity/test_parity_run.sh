@@ -33,7 +33,7 @@ aws_sim ssm get-parameter --name /mnemosys/test/db/host --with-decryption >"$T/h
 check "SSM host parameter is written" test "$(json_get "$T/host.json" 'd["Parameter"]["Value"]')" = "$PGHOST"
 check "SSM host parameter is a SecureString" test "$(json_get "$T/host.json" 'd["Parameter"]["Type"]')" = SecureString
 aws_sim ssm get-parameter --name /mnemosys/test/db/name --with-decryption >"$T/name.json" 2>&1
-check "SSM name parameter is mnemosys" test "$(json_get "$T/name.json" 'd["Parameter"]["Value"]')" = mnemosys
+check "SSM name parameter is mnemosys_test" test "$(json_get "$T/name.json" 'd["Parameter"]["Value"]')" = mnemosys_test
 
 aws_sim ecs describe-services --cluster mnemosys-nonprod --services mnemosys-test-api >"$T/svc.json" 2>&1
 check "service desired count is 2" test "$(json_get "$T/svc.json" 'd["services"][0]["desiredCount"]')" = 2
@@ -43,9 +43,9 @@ check "service rollout completed" test "$(json_get "$T/svc.json" 'd["services"][
 check "service grace period is 180" test "$(json_get "$T/svc.json" 'd["services"][0]["healthCheckGracePeriodSeconds"]')" = 180
 check "service circuit breaker rolls back" test "$(json_get "$T/svc.json" 'd["services"][0]["deploymentConfiguration"]["deploymentCircuitBreaker"]["rollback"]')" = True
 
-check "schema mnemosys exists" test "$(psql -X -At -d mnemosys -c "select count(*) from pg_namespace where nspname = 'mnemosys'")" = 1
-check "app role has USAGE on the schema" test "$(psql -X -At -d mnemosys -c "select has_schema_privilege('mnemosys_app', 'mnemosys', 'USAGE')")" = t
-check "app role has CREATE on the schema" test "$(psql -X -At -d mnemosys -c "select has_schema_privilege('mnemosys_app', 'mnemosys', 'CREATE')")" = t
+check "schema mnemosys exists" test "$(psql -X -At -d mnemosys_test -c "select count(*) from pg_namespace where nspname = 'mnemosys'")" = 1
+check "app role has USAGE on the schema" test "$(psql -X -At -d mnemosys_test -c "select has_schema_privilege('mnemosys_app', 'mnemosys', 'USAGE')")" = t
+check "app role has CREATE on the schema" test "$(psql -X -At -d mnemosys_test -c "select has_schema_privilege('mnemosys_app', 'mnemosys', 'CREATE')")" = t
 
 # --- what the first run recorded ---
 RECORD=$(ls "$STATE"/runs/*.jsonl | head -n 1)

@@ -25,7 +25,11 @@
 --   MNEM_SIM_PG_PORT      default 5432
 --   MNEM_SIM_PG_USER      default postgres
 --   MNEM_SIM_PG_PASSWORD  default "mnem-sim-password" (stored as SecureString)
---   MNEM_SIM_PG_DBNAME    default mnemosys (the database in /mnemosys/*/db/name)
+--
+-- The test environment's SSM parameters still describe the database it used
+-- before: the same server on a port where nothing listens (5439) and the
+-- database mnemosys_test_old, so its tasks crash until a playbook writes
+-- the new instance's endpoint there. Dev's point at database mnemosys_dev.
 --   MNEM_SIM_REGION       default eu-west-1
 local function env(name, default)
   local v = os.getenv(name)
@@ -39,7 +43,12 @@ local pg = {
   port = math.tointeger(tonumber(env("MNEM_SIM_PG_PORT", "5432"))) or 5432,
   user = env("MNEM_SIM_PG_USER", "postgres"),
   password = env("MNEM_SIM_PG_PASSWORD", "mnem-sim-password"),
-  dbname = env("MNEM_SIM_PG_DBNAME", "mnemosys"),
+}
+
+-- Where each environment's SSM parameters point before any playbook runs.
+local OLD_DATABASE = {
+  dev = { host = pg.host, port = pg.port, name = "mnemosys_dev" },
+  test = { host = pg.host, port = 5439, name = "mnemosys_test_old" },
 }
 
 local DB_SECURITY_GROUP = "sg-0a1b2c3d4e5f60718"
@@ -49,10 +58,11 @@ local VPC = "vpc-0a7b8c9d0e1f2a3b4"
 
 local function db_parameters(env_name)
   local prefix = "/mnemosys/" .. env_name .. "/db/"
+  local old = OLD_DATABASE[env_name]
   return {
-    { name = prefix .. "host", value = pg.host },
-    { name = prefix .. "port", value = tostring(pg.port) },
-    { name = prefix .. "name", value = pg.dbname },
+    { name = prefix .. "host", value = old.host, type = "SecureString" },
+    { name = prefix .. "port", value = tostring(old.port), type = "SecureString" },
+    { name = prefix .. "name", value = old.name, type = "SecureString" },
     { name = prefix .. "admin_user", value = pg.user },
     { name = prefix .. "admin_password", value = pg.password, type = "SecureString" },
     { name = prefix .. "app_user", value = "mnemosys_app" },
@@ -131,7 +141,7 @@ return {
     } },
     instances = { {
       identifier = "mnemosys-dev-postgres", engine = "postgres", engine_version = "16.4", class = "db.t4g.large",
-      allocated_storage = 200, storage_type = "gp3", master_username = pg.user, db_name = "mnemosys",
+      allocated_storage = 200, storage_type = "gp3", master_username = pg.user, db_name = "mnemosys_dev",
       subnet_group = "mnemosys-nonprod-db", security_groups = { DB_SECURITY_GROUP }, multi_az = true,
       backup_retention_period = 35, storage_encrypted = true, deletion_protection = true,
       performance_insights = true, performance_insights_retention_period = 7,
