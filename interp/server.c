@@ -592,6 +592,8 @@ static int scan_head(Server *s, Conn *c, const char **why)
       c->have_head = 1;
       c->head_len = i + 1;
       c->scan = i + 1;
+      if (c->head_len > s->max_header)
+        return *why = "request head is larger than the server accepts", 431;
       return interpret_headers(s, c, why);
     } else if ((rc = parse_header_line(c, line_start, i - 1, why)) != 0) {
       return rc;

@@ -1,0 +1,257 @@
+-- Hostile and malformed input against the simulator's HTTP server: garbage
+-- and non-HTTP bytes, oversized bodies and heads, header floods, request
+-- smuggling shapes, half-open and slow connections, connection floods.
+-- Each must get an HTTP 4xx (or a closed connection) while the server
+-- keeps serving other clients.
+local t = require("t")
+local cjson = require("cjson")
+
+local MNEM = os.getenv("MNEM_BIN") or "build/mnem"
+local AWS_ENV = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true "
+  .. "AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 AWS_PAGER= "
+  .. "AWS_MAX_ATTEMPTS=1 "
+local DIR = t.tmpdir()
+
+local function sh(command)
+  local p = io.popen(command .. " 2>&1; echo \"exit=$?\"")
+  local out = p:read("a")
+  p:close()
+  local status = tonumber(out:match("exit=(%d+)%s*$"))
+  return out:gsub("exit=%d+%s*$", ""), status
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- A raw-socket client. `send PORT FILE [shutdown]` sends the bytes FILE
+-- holds in hex, reads
+-- until the server closes (or 5 s pass) and prints the status lines;
+-- `hold PORT N SECONDS HEX` keeps N connections open, each having sent
+-- HEX, for SECONDS; `flood PORT N` opens N idle connections and reports
+-- how many the server closed at once.
+write(DIR .. "/client.py", [[
+import re, socket, sys, time
+mode, port = sys.argv[1], int(sys.argv[2])
+def connect():
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+if mode == "send":
+    s = connect()
+    try:
+        s.sendall(bytes.fromhex(open(sys.argv[3]).read()))
+    except OSError as e:
+        print("send-error", e)
+    if len(sys.argv) > 4:
+        s.shutdown(socket.SHUT_WR)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as e:
+        print("recv-error", e)
+    for status in re.findall(rb"HTTP/1\.[01] \d\d\d [^\r]*", data):
+        print(status.decode("latin1"))
+    print("bytes", len(data))
+elif mode == "hold":
+    n, seconds, payload = int(sys.argv[3]), float(sys.argv[4]), bytes.fromhex(sys.argv[5])
+    conns = []
+    for _ in range(n):
+        s = connect()
+        s.sendall(payload)
+        conns.append(s)
+    time.sleep(seconds)
+elif mode == "flood":
+    n = int(sys.argv[3])
+    conns = [connect() for _ in range(n)]
+    time.sleep(1)
+    closed = 0
+    for s in conns:
+        s.setblocking(False)
+        try:
+            if s.recv(1) == b"":
+                closed += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+    print("closed", closed)
+]])
+
+local function hex(bytes)
+  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+
+local counter = 0
+
+local function start_sim(args)
+  counter = counter + 1
+  local ready = ("%s/ready%d.json"):format(DIR, counter)
+  local log = ("%s/sim%d.log"):format(DIR, counter)
+  os.execute(("%s sim serve --port 0 --ready-file %s %s >%s 2>&1 &"):format(MNEM, ready, args or "", log))
+  for _ = 1, 100 do
+    if exists(ready) then break end
+    os.execute("sleep 0.1")
+  end
+  if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
+  local info = cjson.decode(t.read_file(ready))
+  return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), log = log }
+end
+
+local sim = start_sim("--quiet")
+
+-- Sends BYTES on a fresh connection; returns the client's report.
+local function send(bytes, shutdown, port)
+  write(DIR .. "/payload", hex(bytes))
+  return sh(("python3 %s/client.py send %d %s/payload %s"):format(DIR, port or sim.port, DIR,
+    shutdown and "shutdown" or ""))
+end
+
+local function still_serves()
+  local out, status = sh(("%s /usr/bin/aws --endpoint-url %s --output text --query Account sts get-caller-identity")
+    :format(AWS_ENV, sim.endpoint))
+  t.eq(status, 0, out)
+  t.contains(out, "123456789012")
+end
+
+local cases = {
+  { "garbage bytes", "\1\2\3\255\254garbage\r\n\r\n", "400" },
+  { "tls client hello", "\22\3\1\0\165\1\0\0\161\3\3" .. ("\0"):rep(32), "400" },
+  { "ssh banner", "SSH-2.0-OpenSSH_9.2\r\n", "400" },
+  { "lone LF lines", "GET / HTTP/1.1\nHost: x\n\n", "400" },
+  { "http/2 version", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", "505" },
+  { "http/9 version", "GET / HTTP/9.9\r\nHost: x\r\n\r\n", "505" },
+  { "bad version text", "GET / HTCPCP/1.0\r\nHost: x\r\n\r\n", "400" },
+  { "missing host", "GET / HTTP/1.1\r\n\r\n", "400" },
+  { "space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", "400" },
+  { "folded header", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  continued\r\n\r\n", "400" },
+  { "nul in header", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", "400" },
+  { "100 MB content length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n", "413" },
+  { "huge content length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", "400" },
+  { "negative content length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", "400" },
+  { "conflicting content lengths", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    "400" },
+  { "length and chunked", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+    .. "0\r\n\r\n", "400" },
+  { "unknown transfer coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501" },
+  { "bad chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", "400" },
+  { "chunk without crlf", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n",
+    "400" },
+  { "huge chunk", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\n", "413" },
+  { "odd expect", "POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 0\r\n\r\n", "417" },
+  { "header flood", "GET / HTTP/1.1\r\nHost: x\r\n" .. ("X-Flood: 1\r\n"):rep(200) .. "\r\n", "431" },
+  { "oversized head", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " .. ("a"):rep(70000) .. "\r\n\r\n", "431" },
+  { "target with space", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", "400" },
+  { "relative target", "GET a HTTP/1.1\r\nHost: x\r\n\r\n", "400" },
+}
+
+for _, case in ipairs(cases) do
+  t.test(case[1], function()
+    local out = send(case[2])
+    t.contains(out, "HTTP/1.1 " .. case[3], case[1])
+  end)
+end
+
+t.test("server serves after malformed input", still_serves)
+
+t.test("unsigned request gets aws error", function()
+  local out = send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+  t.contains(out, "HTTP/1.1 403")
+end)
+
+t.test("half-closed client still answered", function()
+  local out = send("GET / HTTP/1.1\r\nHost: x\r\n\r\n", true)
+  t.contains(out, "HTTP/1.1 403")
+end)
+
+t.test("half-closed partial request closed", function()
+  local out = send("GET / HTTP/1.1\r\nHost:", true)
+  t.contains(out, "bytes 0")
+end)
+
+t.test("pipelined requests answered in order", function()
+  local one = "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+  local out = send(one .. one .. "GET /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+  local _, count = out:gsub("HTTP/1.1 403", "")
+  t.eq(count, 3, out)
+end)
+
+t.test("http/1.0 request closed after answer", function()
+  local out = send("GET / HTTP/1.0\r\n\r\n")
+  t.contains(out, "HTTP/1.1 403")
+end)
+
+t.test("connection flood beyond limit", function()
+  local out = sh(("python3 %s/client.py flood %d 1100"):format(DIR, sim.port))
+  local closed = tonumber(out:match("closed (%d+)"))
+  t.ok(closed and closed >= 1100 - 1024, "connections beyond the limit are closed: " .. out)
+  os.execute("sleep 0.3")
+  still_serves()
+end)
+
+t.test("slow partial requests do not block", function()
+  os.execute(("python3 %s/client.py hold %d 40 4 %s >/dev/null 2>&1 &"):format(DIR, sim.port,
+    hex("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")))
+  os.execute(("python3 %s/client.py hold %d 40 4 %s >/dev/null 2>&1 &"):format(DIR, sim.port,
+    hex("GET / HTTP/1.1\r\nHo")))
+  os.execute("sleep 0.5")
+  local started = os.time()
+  still_serves()
+  t.ok(os.time() - started < 4, "answered while 80 partial requests wait")
+end)
+
+t.test("silent connections do not block", function()
+  os.execute(("python3 %s/client.py hold %d 100 3 '' >/dev/null 2>&1 &"):format(DIR, sim.port))
+  os.execute("sleep 0.5")
+  still_serves()
+end)
+
+t.test("large chunked body accepted", function()
+  local body = ("x"):rep(1024 * 1024)
+  write(DIR .. "/big", body)
+  local out = sh(("curl -s -o /dev/null -w '%%{http_code}' -H 'Transfer-Encoding: chunked' --data-binary @%s/big %s/")
+    :format(DIR, sim.endpoint))
+  t.contains(out, "403")
+end)
+
+t.test("request timeout answers 408", function()
+  local script = DIR .. "/slow_server.lua"
+  write(script, [[
+local server = require("mnem._server")
+require("mnem._sys").trap_signals()
+local srv = server.new{ idle_timeout = 1 }
+local port = srv:listen("127.0.0.1", 0)
+local f = io.open(arg[1], "w") f:write(port) f:close()
+srv:run(function() return { status = 200, body = "ok" } end)
+]])
+  local port_file = DIR .. "/slow_port"
+  os.execute(("%s script %s %s >%s/slow.log 2>&1 & echo $! >%s/slow.pid"):format(MNEM, script, port_file, DIR, DIR))
+  for _ = 1, 50 do
+    if exists(port_file) and t.read_file(port_file) ~= "" then break end
+    os.execute("sleep 0.1")
+  end
+  local port = tonumber(t.read_file(port_file))
+  local started = os.time()
+  local out = send("GET / HTTP/1.1\r\nHost: x\r\n", false, port)
+  t.contains(out, "HTTP/1.1 408")
+  t.ok(os.time() - started <= 4, "closed within a few seconds")
+  os.execute(("kill $(cat %s/slow.pid)"):format(DIR))
+end)
+
+t.test("simulator process survived", function()
+  t.ok(os.execute(("kill -0 %d"):format(sim.pid)) == true, "process alive")
+  still_serves()
+end)
+
+os.execute(("kill %d 2>/dev/null"):format(sim.pid))
+return t.done()
