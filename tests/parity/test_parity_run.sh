@@ -73,7 +73,7 @@ for section in "## Actions taken" "## Problems encountered and how they were sol
 done
 check "report explains the IOPS fallback" grep -q "without explicit IOPS" "$T/report.md"
 check "report lists the created instance" grep -q "created rds:db-instance \`mnemosys-test-postgres\`" "$T/report.md"
-check "report lists written parameters" grep -q "written ssm:parameter \`/mnemosys/test/db/host\`" "$T/report.md"
+check "report lists written parameters" grep -q "written ssm:parameter \`/mnemosys/test/db/port\`" "$T/report.md"
 "$MNEM_BIN" report "$RUN1" --state-dir "$STATE" --format json >"$T/report.json" 2>&1
 check "json report parses" python3 -c "import json,sys; json.load(open('$T/report.json'))"
 
