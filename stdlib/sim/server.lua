@@ -256,7 +256,9 @@ local OPTION_KEYS = { "port", "scenario", "scenario_path", "seed", "time_scale",
 -- port and one port per load balancer listener. OPTIONS: port (default 0:
 -- a free port), scenario (a table) or scenario_path (a file), seed,
 -- time_scale, faults (extra rules, added to the scenario's), log (default
--- true), host (a loopback address, default 127.0.0.1).
+-- true), host (a loopback address, default 127.0.0.1). A string
+-- `scenario` is taken as a file path. Invalid scenarios raise
+-- { scenario_error = true, message }.
 function M.new(options)
   options = options or {}
   local known = {}
@@ -267,17 +269,23 @@ function M.new(options)
         table.concat(OPTION_KEYS, ", ")), 2)
     end
   end
-  local scenario = options.scenario
-  if options.scenario_path then scenario = world_module.load_scenario(options.scenario_path) end
+  local scenario, scenario_path = options.scenario, options.scenario_path
+  if type(scenario) == "string" then scenario, scenario_path = nil, scenario end
+  if scenario_path then scenario = world_module.load_scenario(scenario_path) end
   scenario = scenario or {}
   local world = world_module.new{ scenario = scenario, seed = options.seed, time_scale = options.time_scale,
     clock = options.clock, start_time = options.start_time }
   local rules = {}
   for _, rule in ipairs(scenario.faults or {}) do rules[#rules + 1] = rule end
   for _, rule in ipairs(options.faults or {}) do rules[#rules + 1] = rule end
+  local ok, injector = pcall(faults_module.new, rules, world.seed)
+  if not ok then
+    error({ scenario_error = true, message = ("invalid scenario %s: %s"):format(scenario_path or "table",
+      tostring(injector)) }, 0)
+  end
   local self = setmetatable({
     world = world, scenario = scenario, log = options.log ~= false, listeners = {}, listeners_by_port = {},
-    faults = faults_module.new(rules, world.seed),
+    faults = injector,
   }, Sim)
   self.server = server.new{}
   local host = options.host or "127.0.0.1"

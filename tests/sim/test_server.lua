@@ -47,7 +47,8 @@ local function start_sim(args, env)
   end
   if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
   local info = cjson.decode(t.read_file(ready))
-  return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), info = info, log = log, ready = ready }
+  return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), info = info,
+    log = log, ready = ready }
 end
 
 local function alive(sim)
@@ -256,7 +257,8 @@ t.test("load balancer listener ports", function()
   write(path, [[return {
     elbv2 = {
       target_groups = { { name = "web-tg", port = 8080, protocol = "HTTP", health_check_path = "/health/" } },
-      load_balancers = { { name = "web-alb", listeners = { { port = 80, protocol = "HTTP", target_group = "web-tg" } } } },
+      load_balancers = { { name = "web-alb",
+        listeners = { { port = 80, protocol = "HTTP", target_group = "web-tg" } } } },
     },
   }]])
   local other = start_sim("--scenario " .. path)
@@ -273,6 +275,28 @@ t.test("load balancer listener ports", function()
   t.ok(out:match("^HTTP/1.1 [25]0%d") ~= nil, "200 or 503 from the elbv2 module: " .. out)
   t.contains(t.read_file(other.log), "load balancer web-alb listener")
   stop_sim(other)
+end)
+
+t.test("invalid scenario fault exits 2", function()
+  local path = DIR .. "/badfault.lua"
+  write(path, "return { faults = { { throtle = 0.5 } } }\n")
+  local out, status = sh(("%s sim serve --port 0 --scenario %s"):format(MNEM, path))
+  t.eq(status, 2, out)
+  t.contains(out, "faults[1]: unknown key throtle")
+  t.contains(out, path)
+end)
+
+t.test("json request log", function()
+  local other = start_sim("--log-format json")
+  aws(other, "sts get-caller-identity")
+  stop_sim(other)
+  local line = t.read_file(other.log):match("\n(%b{})")
+  t.ok(line ~= nil, "a JSON line in the log")
+  local record = cjson.decode(line)
+  t.eq(record.service, "sts")
+  t.eq(record.operation, "GetCallerIdentity")
+  t.eq(math.tointeger(record.status), 200)
+  t.ok(type(record.request_id) == "string", "request id present")
 end)
 
 t.test("unknown sim subcommand exits 2", function()
