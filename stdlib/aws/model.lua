@@ -68,11 +68,11 @@ local function is_upper(c) return c ~= "" and c:match("^%u$") ~= nil end
 local function is_lower(c) return c ~= "" and c:match("^%l$") ~= nil end
 
 --- Converts an AWS CamelCase name to boto3's snake_case exactly as
--- botocore's xform_name does (botocore 1.43): a name already containing "_"
--- is returned unchanged; a trailing run of two or more capitals followed by
--- "s" ("ARNs") becomes "_arns"; then "_" goes before each capital that
--- starts a lowercase run (after any character), and between a lowercase
--- letter or digit and a capital, scanning left to right without overlap.
+-- xform_name in botocore 1.29 (Debian's python3-botocore) does. A name that
+-- already contains "_" is returned unchanged. A trailing run of two or more
+-- capitals followed by "s" ("ARNs") becomes "_arns". Then "_" goes before
+-- each capital that starts a lowercase run, and between a lowercase letter
+-- or digit and a capital, scanning left to right without overlap.
 -- NOTE: botocore also hard-codes a few names of other services
 -- ("CreateCachediSCSIVolume", "ExecutePartiQLStatement", ...); those are
 -- not special-cased here because no built-in model has them.

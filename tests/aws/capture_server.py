@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Loopback HTTP server that records each request and answers it minimally.
+"""Loopback HTTP server that records each request and sends a minimal reply.
 
 Usage: capture_server.py PORT_FILE LOG_FILE
 
 Listens on 127.0.0.1 on a free port, writes the port to PORT_FILE, and for
 every POST appends one JSON line {method, path, headers, body} to LOG_FILE.
-It answers a form-encoded (query protocol) request with an empty
-<ActionResponse> XML document and any other request with "{}", which the
-AWS CLI accepts as a successful call. It exits after 120 seconds without a
+It replies to a form-encoded (query protocol) request with an empty
+<ActionResponse> XML document and to any other request with "{}", which
+the AWS CLI accepts as a successful call. It exits after 120 seconds without a
 request, so a test that dies cannot leave it running for long.
 """
 import json

@@ -1,7 +1,7 @@
 -- Request bodies of aws.protocol.{query,json} against the real AWS CLI.
 --
 -- A loopback capture server (capture_server.py) records what
--- /usr/bin/aws sends for a call; build_request for the same parameters
+-- /usr/bin/aws sends for a call. build_request for the same parameters
 -- must produce the same body, Content-Type and X-Amz-Target, byte for byte.
 local t = require("t")
 local cjson = require("cjson")

@@ -19,9 +19,11 @@ local function ref_attr(m, ref, key)
   return shape and shape[key]
 end
 
-local function header_value(headers, wanted)
+-- Returns the value of header NAME (any case) from HEADERS, given either as
+-- a map of names to values or as a list of {name, value} pairs.
+local function header_value(headers, name)
   if type(headers) ~= "table" then return nil end
-  wanted = wanted:lower()
+  local wanted = name:lower()
   for key, value in pairs(headers) do
     if type(key) == "string" and key:lower() == wanted then return value end
     if type(value) == "table" and type(value[1]) == "string" and value[1]:lower() == wanted then
@@ -253,7 +255,9 @@ read_value = function(m, ref, value)
 end
 
 local function decode(body)
-  if body == nil or body:match("^%s*$") then return {} end
+  if body == nil or body == "" then return {} end
+  if type(body) ~= "string" then return nil, "the body is a " .. type(body) .. ", not text" end
+  if body:match("^%s*$") then return {} end
   local ok, value = pcall(cjson.decode, body)
   if not ok then return nil, value end
   return value
@@ -278,9 +282,10 @@ local function excerpt(body)
   return text
 end
 
---- Parses an error response. Returns { code, message, request_id,
--- sender_fault }: the code from __type (after any "prefix#") or the
--- x-amzn-ErrorType header (before any ":"). Never raises.
+--- Parses an error response. Returns { code, message, request_id }: the
+-- code from __type (after any "prefix#") or the x-amzn-ErrorType header
+-- (before any ":"). sender_fault stays nil because JSON errors do not carry
+-- it. Never raises, even for an empty, HTML or truncated BODY.
 function M.parse_error(_, status, headers, body)
   local request_id = header_value(headers, "x-amzn-RequestId") or header_value(headers, "x-amz-request-id")
   local value = decode(body)
@@ -297,11 +302,11 @@ function M.parse_error(_, status, headers, body)
   if code and code ~= "" then
     return { code = code, message = message or "", request_id = request_id }
   end
-  local shown = excerpt(body)
+  local body_excerpt = excerpt(body)
   return {
     code = math.type(status) and status >= 400 and ("HTTP " .. status) or "UnknownError",
-    message = message or ("HTTP %s with %s"):format(tostring(status), shown == "" and "an empty body"
-      or ("an unrecognized body: " .. shown)),
+    message = message or ("HTTP %s with %s"):format(tostring(status), body_excerpt == "" and "an empty body"
+      or ("an unrecognized body: " .. body_excerpt)),
     request_id = request_id,
   }
 end

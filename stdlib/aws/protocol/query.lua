@@ -38,9 +38,11 @@ local function namespace(m)
   return ns
 end
 
-local function header_value(headers, wanted)
+-- Returns the value of header NAME (any case) from HEADERS, given either as
+-- a map of names to values or as a list of {name, value} pairs.
+local function header_value(headers, name)
   if type(headers) ~= "table" then return nil end
-  wanted = wanted:lower()
+  local wanted = name:lower()
   for key, value in pairs(headers) do
     if type(key) == "string" and key:lower() == wanted then return value end
     if type(value) == "table" and type(value[1]) == "string" and value[1]:lower() == wanted then
@@ -338,11 +340,11 @@ function M.parse_error(_, status, headers, body)
       sender_fault = sender_fault,
     }
   end
-  local shown = excerpt(body)
+  local body_excerpt = excerpt(body)
   return {
     code = math.type(status) and status >= 400 and ("HTTP " .. status) or "UnknownError",
-    message = ("HTTP %s with %s"):format(tostring(status), shown == "" and "an empty body"
-      or ("an unrecognized body: " .. shown)),
+    message = ("HTTP %s with %s"):format(tostring(status), body_excerpt == "" and "an empty body"
+      or ("an unrecognized body: " .. body_excerpt)),
     request_id = header_id,
   }
 end
