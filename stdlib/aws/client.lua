@@ -324,7 +324,9 @@ local function call(client, svc, operation, snake, params)
   local started = sys.monotonic()
   local ok, result = pcall(client._send, client, svc, operation, params)
   local record = optional_module("mnem.record")
-  if record and type(record.primitive) == "function" then
+  -- Redacting the parameters costs about as much as signing, so it is
+  -- done only while a run record is open to receive them.
+  if record and type(record.primitive) == "function" and (type(record.active) ~= "function" or record.active()) then
     record.primitive{
       name = ("aws.%s.%s"):format(svc.name, snake), args = secret.redact_value(params),
       status = ok and "ok" or "error", error = not ok and tostring(result) or nil,

@@ -52,6 +52,8 @@ local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r"
 -- it: every code point above U+007F as \uXXXX (UTF-16 surrogate pairs above
 -- U+FFFF). Bytes that are not valid UTF-8 are written as \u00XX.
 local function quote(text)
+  -- Most names and values are printable ASCII with nothing to escape.
+  if not text:find('[%c"\\\128-\255]') then return '"' .. text .. '"' end
   local out = { '"' }
   local ok = pcall(function()
     for _, code in utf8.codes(text) do
