@@ -4,7 +4,7 @@
  * Lua module `mnem._server`.  One thread, one poll(2) loop, non-blocking
  * sockets.  The server parses requests itself and rejects malformed ones
  * (400, 413, 431, 501, 505, 417) without calling Lua, so the Lua handler
- * only ever sees complete, well-formed requests.  One request per
+ * receives only complete, well-formed requests.  One request per
  * connection is handled at a time: pipelined requests wait in the input
  * buffer until the previous response has been written.
  *

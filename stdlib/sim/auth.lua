@@ -12,9 +12,8 @@ local M = {}
 -- Maximum difference between X-Amz-Date and the real clock, as AWS allows.
 local MAX_SKEW = 15 * 60
 
--- The error codes of each protocol: query services (RDS, ELBv2, STS)
--- answer 403 with these codes, JSON services 400 (403 for an unknown key
--- is also seen, but the AWS CLI handles both alike).
+-- The error codes and statuses of each protocol. Query services (RDS,
+-- ELBv2, STS) respond 403, JSON services 400.
 local CODES = {
   query = {
     missing = { "MissingAuthenticationToken", 403 },

@@ -142,7 +142,7 @@ function Faults:decide(service, operation)
   return decision, delay
 end
 
---- Returns the error a service answers throttled requests with, for
+--- Returns the error a service returns for throttled requests, for
 -- PROTOCOL "query" or "json": { code, message, status, sender_fault }.
 function M.throttle_error(protocol)
   return THROTTLE[protocol] or THROTTLE.query

@@ -1,11 +1,11 @@
 -- sim.server: request dispatch of the local AWS simulator.
 --
--- Every request on the API port goes through the same steps: find the
--- service from the SigV4 credential scope, check the signature
--- (sim.auth), parse the operation and its parameters with the service's
--- published model (aws.protocol), apply injected faults (sim.faults), call
--- the service module's handler, and serialize its output or error in the
--- service's own wire format. Requests on a load balancer's listener port
+-- Every request on the API port goes through the same steps. The service
+-- comes from the SigV4 credential scope, and sim.auth checks the
+-- signature. The service's published model (aws.protocol) parses the
+-- operation and its parameters. Then sim.faults may inject a failure, the
+-- service module's handler runs, and its output or error is serialized in
+-- the service's own wire format. Requests on a load balancer's listener port
 -- go to the elbv2 module's listener_request instead. One log line is
 -- written per request.
 local cjson = require("cjson")
@@ -27,8 +27,8 @@ M.SIGNING_NAMES = {
   ["application-autoscaling"] = "application_autoscaling", sts = "sts", secretsmanager = "secretsmanager",
 }
 
--- Service modules by the X-Amz-Target prefix of their JSON model, to answer
--- unsigned JSON requests in the right envelope. Filled on first use.
+-- JSON models by their X-Amz-Target prefix, so an unsigned JSON request
+-- gets its error in the right envelope. Filled on first use.
 local by_target_prefix
 
 local Sim = {}
@@ -49,8 +49,8 @@ local function error_response(m, codec, code, message, status, request_id, sende
   return { status = s, headers = headers, body = body }, code
 end
 
--- Returns the model and codec to answer an unsigned or unroutable request
--- with: the JSON service its X-Amz-Target names, else STS (query).
+-- Returns the model and codec for the error response to an unsigned or
+-- unroutable request: the JSON service its X-Amz-Target names, else STS.
 local function fallback_model(req)
   if not by_target_prefix then
     by_target_prefix = {}
@@ -109,8 +109,8 @@ local function run_operation(sim, module, m, codec, op, params, req, region, req
   return { status = status, headers = headers, body = body }, nil
 end
 
--- Answers a request on the API port. Returns resp and the names used in
--- the log line (service, operation, error code).
+-- Handles a request on the API port. Returns resp and the service and
+-- operation names for the log line.
 local function handle_api(sim, req)
   local request_id = sim.world:request_id()
   local auth = sim_auth.parse_authorization(req.headers.authorization)
@@ -154,7 +154,7 @@ local function handle_api(sim, req)
   return resp, module_name, op
 end
 
--- Answers a request on a load balancer listener's port.
+-- Handles a request on a load balancer listener's port.
 local function handle_listener(sim, listener, req)
   local elbv2 = sim.world:service("elbv2")
   local request_id = sim.world:request_id()
@@ -187,7 +187,7 @@ local function log_request(sim, resp, service, operation, started, request_id)
   end
 end
 
---- Answers one request REQ (as mnem._server passes it). Returns the
+--- Handles one request REQ (as mnem._server passes it). Returns the
 -- response table for mnem._server. Tests may call it directly.
 function Sim:handle(req)
   local started = sys.monotonic()

@@ -208,12 +208,11 @@ local function load_service(name)
   error(module, 0)
 end
 
---- Makes a world. OPTIONS: scenario (a table, e.g. from load_scenario;
--- default empty), seed, time_scale and start_time (each overriding the
--- scenario's), clock (a function returning real seconds, default the
--- monotonic clock; tests pass their own), services (a list of module
--- names to load, default M.SERVICES; modules missing from the build are
--- skipped).
+--- Makes a world. OPTIONS: scenario (a table, e.g. from load_scenario,
+-- default empty); seed, time_scale and start_time, which override the
+-- scenario's; clock, a function returning real seconds (default the
+-- monotonic clock, and tests pass their own); services, the module names
+-- to load (default M.SERVICES). Modules missing from the build are skipped.
 function M.new(options)
   options = options or {}
   local scenario = options.scenario or {}

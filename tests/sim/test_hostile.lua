@@ -32,12 +32,11 @@ local function exists(path)
   return f ~= nil
 end
 
--- A raw-socket client. `send PORT FILE [shutdown]` sends the bytes FILE
--- holds in hex, reads
--- until the server closes (or 5 s pass) and prints the status lines;
--- `hold PORT N SECONDS HEX` keeps N connections open, each having sent
--- HEX, for SECONDS; `flood PORT N` opens N idle connections and reports
--- how many the server closed at once.
+-- A raw-socket client with three modes. `send PORT FILE [shutdown]` sends
+-- the bytes written in hex in FILE, reads until the server closes (or 5 s
+-- pass) and prints the status lines. `hold PORT N SECONDS HEX` keeps N
+-- connections open for SECONDS, each having sent HEX. `flood PORT N` opens
+-- N idle connections and prints how many the server closed at once.
 write(DIR .. "/client.py", [[
 import re, socket, sys, time
 mode, port = sys.argv[1], int(sys.argv[2])
