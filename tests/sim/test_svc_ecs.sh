@@ -61,7 +61,7 @@ trap '[ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null' EXIT
 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 AWS_PAGER=
-awsj() { aws --endpoint-url "$ENDPOINT" --output json "$@"; }
+awsj() { /usr/bin/aws --endpoint-url "$ENDPOINT" --output json "$@"; }
 
 # expect NAME PYTHON-EXPRESSION COMMAND...: COMMAND's JSON output is `d`.
 expect() {

@@ -24,7 +24,7 @@ trap '[ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null' EXIT
 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 AWS_PAGER=
-awsj() { aws --endpoint-url "$ENDPOINT" --output json "$@"; }
+awsj() { /usr/bin/aws --endpoint-url "$ENDPOINT" --output json "$@"; }
 
 # expect NAME PYTHON-EXPRESSION COMMAND...: COMMAND's JSON output is `d`.
 expect() {
@@ -71,7 +71,7 @@ STOK=$(printf '%s' "$creds" | python3 -c 'import json,sys; print(json.load(sys.s
 check "assumed key starts with ASIA" sh -c 'case "$1" in ASIA*) exit 0 ;; *) exit 1 ;; esac' _ "$AKID"
 expect "assumed credentials are accepted" 'd["Arn"] == "arn:aws:sts::123456789012:assumed-role/ops/rehearsal"' \
   env AWS_ACCESS_KEY_ID="$AKID" AWS_SECRET_ACCESS_KEY="$SKEY" AWS_SESSION_TOKEN="$STOK" \
-  aws --endpoint-url "$ENDPOINT" --output json sts get-caller-identity
+  /usr/bin/aws --endpoint-url "$ENDPOINT" --output json sts get-caller-identity
 
 expect "create secret" 'd["Name"] == "app/db" and d["ARN"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-")' \
   awsj secretsmanager create-secret --name app/db --secret-string first-Value-1
