@@ -46,7 +46,8 @@ end
 
 local function error_response(m, codec, code, message, status, request_id, sender_fault)
   local s, headers, body = codec.build_error(m, code, message, status, request_id, sender_fault)
-  return { status = s, headers = headers, body = body }, code
+  -- mnem._server ignores error_code; the request log shows it.
+  return { status = s, headers = headers, body = body, error_code = code }, code
 end
 
 -- Returns the model and codec for the error response to an unsigned or
@@ -177,11 +178,13 @@ end
 local function log_request(sim, resp, service, operation, started, request_id)
   if not sim.log then return end
   local status = resp.drop and "dropped" or tostring(resp.status)
+  if resp.error_code then status = status .. " " .. resp.error_code end
   local duration_ms = (sys.monotonic() - started) * 1000
   local message = ("%s.%s %s %.1fms %s"):format(service, operation, status, duration_ms, request_id or "-")
   if log.format() == "json" then
     log.info("request", { service = service, operation = operation, status = resp.drop and 0 or resp.status,
-      dropped = resp.drop or nil, duration_ms = duration_ms, request_id = request_id, delay = resp.delay })
+      error_code = resp.error_code, dropped = resp.drop or nil, duration_ms = duration_ms, request_id = request_id,
+      delay = resp.delay })
   else
     log.info(message)
   end
@@ -220,6 +223,7 @@ function Sim:ready_info()
     endpoint = ("http://127.0.0.1:%d"):format(self.port), port = self.port, pid = sys.getpid(),
     region = self.world.region, account = self.world.account,
     access_key_id = first_key and first_key.access_key_id or "test",
+    secret_access_key = first_key and first_key.secret_access_key or "test",
     listeners = listeners, connect_to = connect_to,
   }
 end
@@ -317,7 +321,9 @@ function Sim:close() self.server:close() end
 --- Starts the simulator (see new for OPTIONS, plus ready_file: a path the
 -- ready file is written to, atomically, once every port is bound) and
 -- serves until SIGINT or SIGTERM. The ready file is JSON: endpoint, port,
--- pid, region, account, access_key_id, listeners ({ load_balancer,
+-- pid, region, account, access_key_id and secret_access_key (the
+-- scenario's first key, so a client can sign without reading the
+-- scenario), listeners ({ load_balancer,
 -- dns_name, port, local_port } each) and connect_to (curl CONNECT_TO
 -- strings "DNSNAME:PORT:127.0.0.1:LOCALPORT"). Returns the reason run()
 -- returned.

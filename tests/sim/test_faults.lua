@@ -76,6 +76,7 @@ t.test("throttle query service", function()
   t.contains(out, "(Throttling)")
   t.contains(out, "reached max retries: 1")
   t.contains(out, "Rate exceeded")
+  t.contains(t.read_file(sim.log), "sts.GetCallerIdentity 400 Throttling ")
   stop_sim(sim)
 end)
 
