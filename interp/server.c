@@ -568,6 +568,8 @@ static int scan_head(Server *s, Conn *c, const char **why)
   while (c->scan == 0 && c->in.len >= 2 && c->in.data[0] == '\r' &&
          c->in.data[1] == '\n')
     buffer_consume(&c->in, 2);
+  if (c->scan == 0 && c->in.len == 1 && c->in.data[0] == '\r')
+    return 0; /* maybe the start of an empty line */
   p = c->in.data;
   if (!c->line_checked && c->in.len > 0 && !partial_line_ok(c))
     return *why = "not an HTTP request", 400;

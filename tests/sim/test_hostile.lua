@@ -185,6 +185,28 @@ t.test("pipelined requests answered in order", function()
   t.eq(count, 3, out)
 end)
 
+t.test("empty lines before request", function()
+  local out = send("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+  t.contains(out, "HTTP/1.1 403")
+end)
+
+t.test("chunked body with trailer", function()
+  local out = send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    .. "3;ext=1\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n")
+  t.contains(out, "HTTP/1.1 403")
+end)
+
+t.test("expect continue answered", function()
+  local out = sh(("curl -s -v -o /dev/null -H 'Expect: 100-continue' -d abc %s/"):format(sim.endpoint))
+  t.contains(out, "< HTTP/1.1 100 Continue")
+  t.contains(out, "< HTTP/1.1 403")
+end)
+
+t.test("head response has no body", function()
+  local out = sh(("curl -s -I -o /dev/null -w '%%{http_code} %%{size_download}' %s/"):format(sim.endpoint))
+  t.contains(out, "403 0")
+end)
+
 t.test("http/1.0 request closed after answer", function()
   local out = send("GET / HTTP/1.0\r\n\r\n")
   t.contains(out, "HTTP/1.1 403")
