@@ -276,6 +276,7 @@ function M.request(options)
     error(("http.request: argument 1 must be a table of options, got a %s"):format(type(options)), 2)
   end
   check_options("http.request", options, OPTIONS)
+  require("mnem.dryrun").check_known(options)
   local expected = status_list(options.expect_status)
   local request, method, masked = build_request(options)
 

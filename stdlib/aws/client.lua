@@ -103,9 +103,16 @@ local function check_options(options, where)
   return options
 end
 
--- Reads are the operations that run even in a dry run.
+-- Reads are the operations that run even in a dry run: by AWS's naming,
+-- Describe*, List*, Get*, and the read-only searches Filter* (Logs
+-- FilterLogEvents) and Search*.
+local READ_PREFIXES = { "Describe", "List", "Get", "Filter", "Search" }
+
 local function is_read(operation)
-  return (operation:match("^Describe") or operation:match("^List") or operation:match("^Get")) ~= nil
+  for _, prefix in ipairs(READ_PREFIXES) do
+    if operation:sub(1, #prefix) == prefix then return true end
+  end
+  return false
 end
 M.is_read = is_read
 
@@ -316,6 +323,7 @@ local function call(client, svc, operation, snake, params)
     error(("aws.%s.%s: expected a parameter table, got %s"):format(svc.name, snake, type(params)), 3)
   end
   mark_input_secrets(params, operation)
+  require("mnem.dryrun").check_known(params)
   require("aws.validate").input(svc.model, operation, params)
   local dryrun = optional_module("mnem.dryrun")
   if dryrun and not is_read(operation) and dryrun.active() then

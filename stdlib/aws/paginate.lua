@@ -101,6 +101,11 @@ function M.pages(svc, operation, params, options)
     if options.max_pages and count >= options.max_pages then return nil end
     local page = fn(request)
     count = count + 1
+    -- A dry-run placeholder has no real token: it is the only page.
+    if require("mnem.dryrun").is_unknown(page) then
+      done = true
+      return page
+    end
     local tokens, any = {}, false
     for i, path in ipairs(p.output_token) do
       tokens[i] = get_path(page, path)

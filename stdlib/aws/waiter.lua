@@ -422,6 +422,7 @@ function Wait:run()
       error(err, 0)
     end
     self:report(state)
+    require("mnem.dryrun").check_wait(self.what, state)
     local left = self.deadline - sys.monotonic()
     if left <= 0 then self:fail_timeout() end
     if not sys.sleep(math.min(self.interval, left)) then self:fail_interrupted() end

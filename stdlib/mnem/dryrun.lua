@@ -68,6 +68,52 @@ end
 --- Returns true when V is a dry-run placeholder.
 function M.is_unknown(v) return getmetatable(v) == Unknown end
 
+-- Returns the first placeholder inside VALUE (a table searched deeply,
+-- keys included), or nil.
+local function find_unknown(value, seen)
+  if getmetatable(value) == Unknown then return value end
+  if type(value) ~= "table" then return nil end
+  seen = seen or {}
+  if seen[value] then return nil end
+  seen[value] = true
+  for k, v in next, value do
+    local found = find_unknown(k, seen) or find_unknown(v, seen)
+    if found then return found end
+  end
+  return nil
+end
+
+--- Raises the "depends on STEP" error when VALUE is, or contains, a
+-- placeholder. Primitives call it on their arguments before checking
+-- types, so a dry run reports which step a call waits for instead of a
+-- type error about a table.
+function M.check_known(value)
+  local u = find_unknown(value)
+  if u then misuse(u) end
+end
+
+--- In a dry run, ends a wait for WHAT whose first poll did not see the
+-- awaited state: the changes it waits for were not made, so waiting would
+-- only run into the timeout. Raises the "would run, depends on" error,
+-- naming the last STATE seen. Does nothing outside a dry run.
+function M.check_wait(what, state)
+  if not enabled then return end
+  M.missing_change(("waiting for %s; now: %s"):format(what, tostring(state or "?")))
+end
+
+--- In a dry run, raises the "would run, depends on changes a dry run does
+-- not make" error with DETAIL, for a read that finds something missing
+-- because an earlier step only printed what it would do. Does nothing
+-- outside a dry run.
+function M.missing_change(detail)
+  if not enabled then return end
+  error(errors.new{
+    kind = "dry_run", code = "WouldWait", retryable = false,
+    depends_on = ("changes a dry run does not make (%s)"):format(detail),
+    message = "in a dry run: " .. detail,
+  }, 2)
+end
+
 --- Returns the step a placeholder V came from, or nil for other values.
 function M.origin(v)
   if getmetatable(v) ~= Unknown then return nil end

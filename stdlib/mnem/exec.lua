@@ -145,6 +145,7 @@ local function stop_child(child)
 end
 
 local function run(argv, options, fn)
+  require("mnem.dryrun").check_known({ argv, options })
   local started = sys.monotonic()
   local description = options.description or command_text(argv)
   local name = options.name or argv[1]:match("[^/]+$")

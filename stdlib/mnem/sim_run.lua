@@ -136,10 +136,20 @@ function M.with_simulator(playbook_path, options, fn)
   local dir = exec.run({ "mktemp", "-d", "/tmp/mnem-sim.XXXXXX" }, { stream = false, read_only = true })
     .stdout:gsub("%s+$", "")
   local pg, server
+  -- Runs after the playbook, also when it was interrupted: the signal is
+  -- cleared first so the servers are stopped and their files removed
+  -- instead of the cleanup being interrupted too.
   local function cleanup()
-    if server then server.stop() end
-    if pg then pg.stop() end
-    exec.run({ "rm", "-rf", dir }, { stream = false, read_only = true, check = false })
+    sys.clear_signal()
+    local steps = {
+      function() if server then server.stop() end end,
+      function() if pg then pg.stop() end end,
+      function() exec.run({ "rm", "-rf", dir }, { stream = false, read_only = true, check = false }) end,
+    }
+    for _, step in ipairs(steps) do
+      local ok, err = pcall(step)
+      if not ok then log.error("rehearsal cleanup: " .. tostring(err) .. " (remove " .. dir .. " by hand)") end
+    end
   end
 
   local ok, result = xpcall(function()

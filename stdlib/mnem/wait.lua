@@ -110,6 +110,7 @@ function M.until_(check, options)
       end
     end
 
+    require("mnem.dryrun").check_wait(description, last_state)
     local elapsed = sys.monotonic() - started
     local left = timeout - elapsed
     local line = ("waiting for %s: %s (%s elapsed, %s left)"):format(description, state_text(last_state),

@@ -256,6 +256,7 @@ function M.connect(conninfo)
   if kind ~= "string" and kind ~= "table" then
     error(("pg.connect: argument 1 must be a connection string or a table of libpq keywords, got a %s"):format(kind), 2)
   end
+  require("mnem.dryrun").check_known(conninfo)
   secret.mark(os.getenv("PGPASSWORD"))
   local keywords, values = connect_arrays(conninfo)
   local started = sys.monotonic()
@@ -314,6 +315,7 @@ local function check_sql(conn, fn, sql)
 end
 
 local function exec(conn, fn, sql, ...)
+  require("mnem.dryrun").check_known(table.pack(sql, ...))
   check_sql(conn, fn, sql)
   local params, n = encode_params(fn, ...)
   if dry_run_active() and not sql_text.is_read_only(sql) then

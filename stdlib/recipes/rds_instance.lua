@@ -203,6 +203,7 @@ function M.verify(settings)
       local s = settings(ctx)
       local db = describe(s.identifier)
       if not db then
+        dryrun.missing_change(("RDS instance %s does not exist yet"):format(s.identifier))
         errors.raise{ kind = "aws", code = "DBInstanceNotFound", service = "rds",
                       message = ("RDS instance %s does not exist, so it cannot match its baseline")
                         :format(s.identifier) }

@@ -4,6 +4,7 @@
 --   step "Check the health endpoint" (service_checks.load_balancer_health(lb))
 --   step "Check the migration gate" (service_checks.migration_gate(gate))
 local aws = require("aws")
+local dryrun = require("mnem.dryrun")
 local errors = require("mnem.errors")
 local http = require("http")
 
@@ -94,6 +95,7 @@ function M.migration_gate(spec_of)
         ctx.log.warn(("migration gate: %s finished with code %d"):format(f.command, f.code))
       end
       if not passed then
+        dryrun.missing_change(("no %q finishing with code 0 in %s yet"):format(spec.required, spec.log_group))
         errors.raise{ kind = "check", code = "MigrationGateNotPassed",
                       message = ("no log line in %s reports %q finishing with code 0 (%d gate lines, %d failed)")
                         :format(spec.log_group, spec.required, #results, #failures) }

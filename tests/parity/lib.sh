@@ -67,7 +67,7 @@ json_get() {
 
 # Fresh database state: no mnemosys_test database, an application role present.
 reset_database() {
-  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS mnemosys_test WITH (FORCE)" >/dev/null
+  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS mnemosys_test WITH (FORCE)" >/dev/null 2>&1
   psql -q -X -d postgres -c "DO \$\$ BEGIN CREATE ROLE mnemosys_app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
 }
 
