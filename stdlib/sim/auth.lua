@@ -134,10 +134,17 @@ function M.check(world, protocol, req, now)
     end
     pairs_list[#pairs_list + 1] = { name, value }
   end
+  -- A client may send the payload hash itself (X-Amz-Content-Sha256), or
+  -- UNSIGNED-PAYLOAD; the canonical request then uses that value.
+  local payload_hash = headers["x-amz-content-sha256"]
+  if payload_hash and payload_hash ~= "UNSIGNED-PAYLOAD" and payload_hash:lower() ~= sigv4.sha256_hex(req.body) then
+    return nil, failure(protocol, "mismatch", "The provided 'x-amz-content-sha256' header does not match what was "
+      .. "computed.")
+  end
   local ok, signed = pcall(sigv4.sign, {
     method = req.method, path = req.path, query = req.query, headers = pairs_list, body = req.body,
     access_key = auth.access_key, secret_key = entry.secret_access_key, region = auth.region,
-    service = auth.service, time = date, signed_headers = auth.signed_headers,
+    service = auth.service, time = date, signed_headers = auth.signed_headers, payload_hash = payload_hash,
   })
   if not ok or not sigv4.constant_time_equal(signed.signature, auth.signature) then
     return nil, failure(protocol, "mismatch")

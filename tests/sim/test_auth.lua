@@ -184,6 +184,23 @@ t.test("tampered body rejected", function()
   t.contains(out, "<Code>SignatureDoesNotMatch</Code>")
 end)
 
+t.test("content sha256 header checked", function()
+  local function send(hash)
+    local headers = { { "Host", "127.0.0.1:" .. sim.port }, { "Content-Type", "application/x-www-form-urlencoded" },
+      { "X-Amz-Content-Sha256", hash } }
+    local signed = sigv4.sign{ method = "POST", path = "/", headers = headers, body = STS_BODY, access_key = "test",
+      secret_key = "test", region = "us-east-1", service = "sts", payload_hash = hash }
+    return sh(("curl -s -H 'Content-Type: %s' -H 'X-Amz-Content-Sha256: %s' -H 'X-Amz-Date: %s' "
+      .. "-H 'Authorization: %s' -d '%s' %s/"):format(headers[2][2], hash, signed.headers[1][2],
+      signed.authorization, STS_BODY, sim.endpoint))
+  end
+  t.contains(send(sigv4.sha256_hex(STS_BODY)), "<GetCallerIdentityResponse")
+  t.contains(send("UNSIGNED-PAYLOAD"), "<GetCallerIdentityResponse")
+  local out = send(sigv4.sha256_hex("another body"))
+  t.contains(out, "<Code>SignatureDoesNotMatch</Code>")
+  t.contains(out, "x-amz-content-sha256")
+end)
+
 t.test("unsimulated service named", function()
   local status, body = signed_request(sim, { service = "s3", body = STS_BODY })
   t.eq(status, 400)

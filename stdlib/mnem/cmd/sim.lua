@@ -107,7 +107,7 @@ function M.main(args)
     if type(result) == "table" and result.scenario_error then usage_error(result.message) end
     local text = tostring(result)
     if text:find("refusing to listen on non%-loopback address") or text:find("cannot listen on") then
-      usage_error(text:gsub("^.-: ", "", 0))
+      usage_error(text)
     end
     error(result, 0)
   end
