@@ -1,7 +1,7 @@
 -- The simulator scenario of the benchmarks (bench/run.py starts
 -- `mnem sim serve --scenario bench/scenario.lua`).
 --
--- It holds everything the read-only checks of the parity playbook look at,
+-- It contains everything the read-only checks of the parity playbook look at,
 -- already in place, so no benchmark waits on simulated time: an available
 -- RDS instance, an ECS service with two running healthy tasks behind a
 -- load balancer, its Application Auto Scaling target, and a log stream of
