@@ -101,9 +101,12 @@ health() {
   DNS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listeners"][0]["dns_name"])' "$DIR/ready.json")
   curl -s -o "$DIR/health.body" -w '%{http_code}' --connect-to "$CONNECT" "http://$DNS:80/health/"
 }
-# wait_for SECONDS PYTHON-EXPRESSION COMMAND...: polls until the expression holds.
+# wait_for SECONDS PYTHON-EXPRESSION COMMAND...: polls until the expression
+# holds. An expression that does not compile fails at once instead of
+# polling until the limit.
 wait_for() {
   limit=$1 expr=$2; shift 2
+  python3 -c 'import sys; compile(sys.argv[1], "<check>", "eval")' "$expr" || return 1
   end=$(( $(date +%s) + limit ))
   while [ "$(date +%s)" -lt "$end" ]; do
     if "$@" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$expr"
@@ -155,9 +158,9 @@ expect "migration gate passed in the logs" 'len(d["events"]) >= 1' \
 
 expect "forced deployment starts" 'len(d["service"]["deployments"]) == 2 and d["service"]["deployments"][0]["rolloutState"] == "IN_PROGRESS"' \
   awsj ecs update-service --cluster c --service web --force-new-deployment --desired-count 2
-check "deployment completes" wait_for 60 '
+check "deployment completes" wait_for 60 '(
 len(d["services"][0]["deployments"]) == 1 and d["services"][0]["deployments"][0]["rolloutState"] == "COMPLETED"
-and d["services"][0]["runningCount"] == 2' awsj ecs describe-services --cluster c --services web
+and d["services"][0]["runningCount"] == 2)' awsj ecs describe-services --cluster c --services web
 
 expect "breaker deployment starts" 'd["service"]["deployments"][0]["rolloutState"] == "IN_PROGRESS"' \
   awsj ecs update-service --cluster c --service broken --force-new-deployment
