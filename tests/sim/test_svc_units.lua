@@ -326,8 +326,13 @@ t.test("autoscaling register and deregister", function()
   t.eq(call_error(w, "application_autoscaling", "RegisterScalableTarget", key).code, "ValidationException")
   local input = { MinCapacity = 1, MaxCapacity = 3 }
   for k, v in pairs(key) do input[k] = v end
-  call(w, "application_autoscaling", "RegisterScalableTarget", input)
-  t.eq(#call(w, "application_autoscaling", "DescribeScalableTargets", { ServiceNamespace = "ecs" }).ScalableTargets, 1)
+  t.eq(next(call(w, "application_autoscaling", "RegisterScalableTarget", input)), nil,
+    "the embedded model's RegisterScalableTarget output has no members")
+  local targets = call(w, "application_autoscaling", "DescribeScalableTargets", { ServiceNamespace = "ecs" })
+    .ScalableTargets
+  t.eq(#targets, 1)
+  local members = require("aws.model").load("application-autoscaling").shapes.ScalableTarget.members
+  for name in pairs(targets[1]) do t.ok(members[name] ~= nil, name .. " is a ScalableTarget member of the model") end
   call(w, "application_autoscaling", "DeregisterScalableTarget", key)
   t.eq(call_error(w, "application_autoscaling", "DeregisterScalableTarget", key).code, "ObjectNotFoundException")
 end)

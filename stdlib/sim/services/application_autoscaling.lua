@@ -31,7 +31,7 @@ local function check_namespace(ctx, namespace)
   end
 end
 
-local function register(world, region, fields)
+local function register(world, fields)
   local st = state(world)
   local key = key_of(fields.namespace, fields.resource_id, fields.dimension)
   local target = st.targets[key]
@@ -39,8 +39,6 @@ local function register(world, region, fields)
     target = {
       ServiceNamespace = fields.namespace, ResourceId = fields.resource_id, ScalableDimension = fields.dimension,
       CreationTime = world:now(),
-      ScalableTargetARN = common.arn("application-autoscaling", region, world.account,
-        "scalable-target/" .. common.random_string(world, 36, "0123456789abcdefghijklmnopqrstuvwxyz")),
       SuspendedState = { DynamicScalingInSuspended = false, DynamicScalingOutSuspended = false,
                          ScheduledScalingSuspended = false },
       RoleARN = common.arn("iam", "", world.account, "role/aws-service-role/ecs.application-autoscaling"
@@ -72,11 +70,13 @@ function M.operations.RegisterScalableTarget(ctx, input)
   if input.ServiceNamespace == "ecs" and not (input.ResourceId or ""):match("^service/[^/]+/[^/]+$") then
     ctx.fail("ValidationException", ("Unsupported service namespace, resource type or scalable dimension"), 400)
   end
-  local target = register(ctx.world, common.region(ctx), {
+  register(ctx.world, {
     namespace = input.ServiceNamespace, resource_id = input.ResourceId, dimension = input.ScalableDimension,
     min = input.MinCapacity, max = input.MaxCapacity, role = input.RoleARN,
   })
-  return { ScalableTargetARN = target.ScalableTargetARN }
+  -- The output has no members in the botocore 1.29 model that mnem embeds.
+  -- Later models add ScalableTargetARN.
+  return {}
 end
 
 --- DescribeScalableTargets: by ServiceNamespace (required), ResourceIds and
@@ -118,7 +118,7 @@ end
 function M.init(world, section)
   state(world).targets = {}
   for _, t in ipairs((section or {}).targets or {}) do
-    register(world, world.region or "us-east-1", {
+    register(world, {
       namespace = t.namespace or "ecs", resource_id = t.resource_id,
       dimension = t.dimension or "ecs:service:DesiredCount", min = t.min, max = t.max,
     })
