@@ -1,6 +1,9 @@
 # RDS through the real AWS CLI against `mnem sim serve`: the instance
-# lifecycle with `aws rds wait db-instance-available`, modification,
-# deletion protection and the AWS error codes.
+# lifecycle, modification, deletion protection and the AWS error codes.
+# The test polls describe-db-instances every second itself, because
+# `aws rds wait` sleeps 30 s between polls. Each `aws rds wait` runs only
+# once its state is reached, so it returns on its first poll and still
+# checks that the CLI's waiter accepts the simulator's output.
 . tests/lib/t.sh
 
 DIR=$(mktemp -d "${MNEM_TEST_TMP:-/tmp}/svc-rds.XXXXXX")
@@ -54,6 +57,35 @@ expect_error() {
   esac
 }
 
+# wait_for SECONDS PYTHON-EXPRESSION COMMAND...: runs COMMAND every second
+# until its JSON output `d` makes the expression true. An expression that
+# does not compile fails at once.
+wait_for() {
+  limit=$1 expr=$2; shift 2
+  python3 -c 'import sys; compile(sys.argv[1], "<check>", "eval")' "$expr" || return 1
+  end=$(( $(date +%s) + limit ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    if "$@" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$expr"
+    then return 0; fi
+    sleep 1
+  done
+  return 1
+}
+
+# wait_for_error SECONDS CODE COMMAND...: runs COMMAND every second until it
+# fails with AWS error CODE.
+wait_for_error() {
+  limit=$1 code=$2; shift 2
+  end=$(( $(date +%s) + limit ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    if ! out=$("$@" 2>&1); then
+      case "$out" in *"($code)"*) return 0 ;; esac
+    fi
+    sleep 1
+  done
+  return 1
+}
+
 if ! "$MNEM" help sim >/dev/null 2>&1; then
   t_skip "rds through the aws cli" "this build has no mnem sim command yet"
   t_done; exit
@@ -70,6 +102,15 @@ CREATE="rds create-db-instance --db-instance-identifier app-db --db-instance-cla
 # shellcheck disable=SC2086
 expect "create returns creating" 'd["DBInstance"]["DBInstanceStatus"] == "creating" and d["DBInstance"]["Iops"] == 3000' \
   awsj $CREATE
+# This check runs right after the create, because `creating` lasts 300
+# simulated seconds (6 s at time_scale 50). The next check proves that the
+# instance was still creating.
+expect_error "modify while creating" InvalidDBInstanceState awsj rds modify-db-instance \
+  --db-instance-identifier app-db --allocated-storage 30 --apply-immediately
+expect "rejected modify left it creating" '
+(lambda i: i["DBInstanceStatus"] == "creating" and i["AllocatedStorage"] == 20
+ and i["PendingModifiedValues"] == {})(d["DBInstances"][0])' \
+  awsj rds describe-db-instances --db-instance-identifier app-db
 # shellcheck disable=SC2086
 expect_error "create twice is DBInstanceAlreadyExists" DBInstanceAlreadyExists awsj $CREATE
 expect_error "iops on small gp3 is rejected" InvalidParameterCombination awsj rds create-db-instance \
@@ -82,13 +123,13 @@ expect_error "unknown instance is DBInstanceNotFound" DBInstanceNotFound awsj rd
   --db-instance-identifier nope
 if out=$(awsj rds describe-db-instances --db-instance-identifier nope 2>&1); then :; fi
 check "not-found message is AWS's" sh -c 'printf "%s" "$1" | grep -q "DBInstance nope not found"' _ "$out"
-expect_error "modify while creating" InvalidDBInstanceState awsj rds modify-db-instance \
-  --db-instance-identifier app-db --allocated-storage 30 --apply-immediately
 expect "subnet group is described" 'd["DBSubnetGroups"][0]["VpcId"] == "vpc-0123456789abcdef0"' \
   awsj rds describe-db-subnet-groups --db-subnet-group-name app-db
 expect_error "unknown subnet group is not found" DBSubnetGroupNotFoundFault awsj rds describe-db-subnet-groups \
   --db-subnet-group-name nope
 
+check "instance becomes available" wait_for 60 'd["DBInstances"][0]["DBInstanceStatus"] == "available"' \
+  awsj rds describe-db-instances --db-instance-identifier app-db
 check "wait db-instance-available returns" awsj rds wait db-instance-available --db-instance-identifier app-db
 expect "available instance has its fields" '
 (lambda i: i["DBInstanceStatus"] == "available" and i["Endpoint"]["Port"] == 5432
@@ -104,7 +145,8 @@ d["DBInstance"]["DBInstanceStatus"] == "modifying" and d["DBInstance"]["PendingM
   --deletion-protection --apply-immediately
 expect_error "delete is refused while protected" InvalidParameterCombination awsj rds delete-db-instance \
   --db-instance-identifier app-db --skip-final-snapshot
-check "wait after modify" awsj rds wait db-instance-available --db-instance-identifier app-db
+check "modification completes" wait_for 60 'd["DBInstances"][0]["DBInstanceStatus"] == "available"' \
+  awsj rds describe-db-instances --db-instance-identifier app-db
 expect "modification applied" 'd["DBInstances"][0]["DBInstanceClass"] == "db.t4g.small"' \
   awsj rds describe-db-instances --db-instance-identifier app-db
 expect "protection removed" 'd["DBInstance"]["DeletionProtection"] is False' \
@@ -113,6 +155,8 @@ expect_error "delete needs a snapshot decision" InvalidParameterCombination awsj
   --db-instance-identifier app-db
 expect "delete starts deleting" 'd["DBInstance"]["DBInstanceStatus"] == "deleting"' \
   awsj rds delete-db-instance --db-instance-identifier app-db --skip-final-snapshot
+check "instance is deleted" wait_for_error 60 DBInstanceNotFound \
+  awsj rds describe-db-instances --db-instance-identifier app-db
 check "wait db-instance-deleted returns" awsj rds wait db-instance-deleted --db-instance-identifier app-db
 
 t_done
