@@ -33,6 +33,8 @@ local function exists(path)
 end
 
 local counter = 0
+-- Every process a test starts, stopped at the end even when a test fails.
+local child_pids = {}
 
 local function start_sim(args)
   counter = counter + 1
@@ -45,6 +47,7 @@ local function start_sim(args)
   end
   if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
   local info = cjson.decode(t.read_file(ready))
+  child_pids[#child_pids + 1] = math.tointeger(info.pid)
   return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), log = log }
 end
 
@@ -266,4 +269,5 @@ t.test("secret never in log", function()
 end)
 
 stop_sim(sim)
+for _, pid in ipairs(child_pids) do os.execute(("kill %d 2>/dev/null"):format(pid)) end
 return t.done()

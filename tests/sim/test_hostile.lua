@@ -92,6 +92,8 @@ local function hex(bytes)
 end
 
 local counter = 0
+-- Every process a test starts, stopped at the end even when a test fails.
+local child_pids = {}
 
 local function start_sim(args)
   counter = counter + 1
@@ -104,6 +106,7 @@ local function start_sim(args)
   end
   if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
   local info = cjson.decode(t.read_file(ready))
+  child_pids[#child_pids + 1] = math.tointeger(info.pid)
   return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), log = log }
 end
 
@@ -261,6 +264,7 @@ srv:run(function() return { status = 200, body = "ok" } end)
     if exists(port_file) and t.read_file(port_file) ~= "" then break end
     os.execute("sleep 0.1")
   end
+  child_pids[#child_pids + 1] = tonumber(t.read_file(DIR .. "/slow.pid"))
   local port = tonumber(t.read_file(port_file))
   local started = os.time()
   local out = send("GET / HTTP/1.1\r\nHost: x\r\n", false, port)
@@ -275,4 +279,5 @@ t.test("simulator process survived", function()
 end)
 
 os.execute(("kill %d 2>/dev/null"):format(sim.pid))
+for _, pid in ipairs(child_pids) do os.execute(("kill %d 2>/dev/null"):format(pid)) end
 return t.done()

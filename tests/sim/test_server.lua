@@ -32,6 +32,8 @@ local function exists(path)
 end
 
 local counter = 0
+-- Every process a test starts, stopped at the end even when a test fails.
+local child_pids = {}
 
 -- Starts `mnem sim serve ARGS` and returns { endpoint, port, pid, info,
 -- log } once its ready file exists.
@@ -47,6 +49,7 @@ local function start_sim(args, env)
   end
   if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
   local info = cjson.decode(t.read_file(ready))
+  child_pids[#child_pids + 1] = math.tointeger(info.pid)
   return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), info = info,
     log = log, ready = ready }
 end
@@ -205,7 +208,8 @@ srv:run(function(req)
 end)
 ]])
   local port_file = DIR .. "/err_port"
-  os.execute(("%s script %s %s >%s/err.log 2>&1 &"):format(MNEM, script, port_file, DIR))
+  os.execute(("%s script %s %s >%s/err.log 2>&1 & echo $! >%s/err.pid"):format(MNEM, script, port_file, DIR, DIR))
+  child_pids[#child_pids + 1] = tonumber(t.read_file(DIR .. "/err.pid"))
   for _ = 1, 50 do
     if exists(port_file) and t.read_file(port_file) ~= "" then break end
     os.execute("sleep 0.1")
@@ -357,4 +361,5 @@ t.test("world loads service modules", function()
 end)
 
 stop_sim(sim)
+for _, pid in ipairs(child_pids) do os.execute(("kill %d 2>/dev/null"):format(pid)) end
 return t.done()
