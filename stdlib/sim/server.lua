@@ -183,7 +183,7 @@ local function log_request(sim, resp, service, operation, started, request_id)
   local message = ("%s.%s %s %.1fms %s"):format(service, operation, status, duration_ms, request_id or "-")
   if log.format() == "json" then
     log.info("request", { service = service, operation = operation, status = resp.drop and 0 or resp.status,
-      error_code = resp.error_code, dropped = resp.drop or nil, duration_ms = duration_ms, request_id = request_id,
+      code = resp.error_code, dropped = resp.drop or nil, duration_ms = duration_ms, request_id = request_id,
       delay = resp.delay })
   else
     log.info(message)

@@ -18,7 +18,10 @@ unset MNEM_SIM_FAULTS
 "$MNEM_BIN" run playbooks/nonprod-parity.lua --state-dir "$T/state" >"$T/run.out" 2>"$T/run.err"
 status=$?
 if [ $status -eq 0 ]; then t_pass "run under faults succeeds"; else t_fail "run under faults succeeds" "exit $status: $(tail -n 25 "$T/run.err")"; fi
-check "the simulator injected throttling" grep -q "Throttl" "$T/sim/sim.log"
+# A request log line with the throttling code of a query service
+# (Throttling) or a JSON one (ThrottlingException).
+check "the simulator injected throttling" grep -Eq \
+  '^[0-9:]+ info [a-z0-9_]+\.[A-Za-z]+ 400 Throttling(Exception)? [0-9.]+ms ' "$T/sim/sim.log"
 check "the client logged its retries" grep -qi "retr" "$T/run.err"
 aws_sim ecs describe-services --cluster mnemosys-nonprod --services mnemosys-test-api >"$T/svc.json" 2>&1
 check "service ends with 2 running tasks" test "$(json_get "$T/svc.json" 'd["services"][0]["runningCount"]')" = 2
