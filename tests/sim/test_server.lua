@@ -315,6 +315,49 @@ t.test("unknown sim subcommand exits 2", function()
   t.contains(out, "unknown subcommand")
 end)
 
+-- ---- dispatch in this process, without the network ----
+
+-- Returns a request table as mnem._server makes it, signed for STS.
+local function signed_sts_request(port, body)
+  local sigv4 = require("mnem._sigv4")
+  local headers = { { "Host", "127.0.0.1:" .. port }, { "Content-Type", "application/x-www-form-urlencoded" } }
+  local signed = sigv4.sign{ method = "POST", path = "/", headers = headers, body = body, access_key = "test",
+    secret_key = "test", region = "us-east-1", service = "sts" }
+  return { method = "POST", target = "/", path = "/", query = "", body = body, local_port = port,
+    remote = "127.0.0.1:1", conn = 1, headers = { host = headers[1][2], ["content-type"] = headers[2][2],
+      ["x-amz-date"] = signed.headers[1][2], authorization = signed.authorization } }
+end
+
+t.test("handler failures become aws errors", function()
+  local sim_server = require("sim.server")
+  local dispatcher = sim_server.new{ log = false }
+  local sts = dispatcher.world:service("sts")
+  local original = sts.operations.GetCallerIdentity
+  local body = "Action=GetCallerIdentity&Version=2011-06-15"
+  local ok, err = pcall(function()
+    sts.operations.GetCallerIdentity = function(ctx) ctx.fail("AccessDenied", "not for you", 403) end
+    local resp = dispatcher:handle(signed_sts_request(dispatcher.port, body))
+    t.eq(resp.status, 403)
+    t.contains(resp.body, "<Code>AccessDenied</Code>")
+    t.contains(resp.body, "<Message>not for you</Message>")
+
+    sts.operations.GetCallerIdentity = function() error("bug in the service") end
+    resp = dispatcher:handle(signed_sts_request(dispatcher.port, body))
+    t.eq(resp.status, 500)
+    t.contains(resp.body, "<Code>InternalFailure</Code>")
+
+    sts.operations.GetCallerIdentity = function(ctx)
+      return { Account = ctx.account, Arn = "arn:aws:iam::" .. ctx.account .. ":user/x", UserId = ctx.region }
+    end
+    resp = dispatcher:handle(signed_sts_request(dispatcher.port, body))
+    t.eq(resp.status, 200)
+    t.contains(resp.body, "<UserId>us-east-1</UserId>")
+  end)
+  sts.operations.GetCallerIdentity = original
+  dispatcher:close()
+  if not ok then error(err, 0) end
+end)
+
 -- ---- the world, without a server ----
 
 local world_module = require("sim.world")
