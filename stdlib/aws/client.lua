@@ -133,6 +133,24 @@ local function mark_parameter(parameter)
   if type(parameter) == "table" and parameter.Type == "SecureString" then secret.mark(parameter.Value) end
 end
 
+-- A SecretString is often a JSON object ({"username": ..., "password": ...});
+-- every string and number inside it is secret too, because playbooks
+-- decode it and use the fields on their own.
+local function mark_json_fields(text)
+  if type(text) ~= "string" or not text:match("^%s*[{%[]") then return end
+  local ok, value = pcall(require("cjson").decode, text)
+  if not ok then return end
+  local function walk(v)
+    local kind = type(v)
+    if kind == "string" or kind == "number" then
+      secret.mark(v)
+    elseif kind == "table" then
+      for _, inner in pairs(v) do walk(inner) end
+    end
+  end
+  walk(value)
+end
+
 local function mark_output_secrets(output, operation)
   if type(output) ~= "table" then return end
   mark_parameter(output.Parameter)
@@ -142,6 +160,7 @@ local function mark_output_secrets(output, operation)
   if operation == "GetSecretValue" then
     secret.mark(output.SecretString)
     secret.mark(output.SecretBinary)
+    mark_json_fields(output.SecretString)
   end
   if type(output.Credentials) == "table" then
     secret.mark(output.Credentials.SecretAccessKey)

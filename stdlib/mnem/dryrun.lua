@@ -51,7 +51,11 @@ function M.unknown(step, path)
   return u
 end
 
+-- A field of a placeholder is another placeholder, so `out.DBInstance.Endpoint`
+-- reads on. An element (an integer key) is a use: a placeholder list has no
+-- length, and without this `ipairs(placeholder)` would never end.
 Unknown.__index = function(u, key)
+  if math.type(key) == "integer" then misuse(u) end
   local step, path = describe(u)
   return M.unknown(step, path .. "." .. tostring(key))
 end

@@ -288,6 +288,8 @@ t.test("secret outputs are marked", function()
   t.eq(out.SecretString, '{"password": "sm-secret-5"}')
   t.ok(secret.is_secret(out.SecretString), "SecretString marked")
   t.contains(secret.redact("value " .. out.SecretString), secret.MASK)
+  t.ok(secret.is_secret("sm-secret-5"), "a field of a JSON SecretString is marked on its own")
+  t.eq(secret.redact("password is sm-secret-5"), "password is " .. secret.MASK)
 end)
 
 t.test("default client uses environment", function()
