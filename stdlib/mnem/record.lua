@@ -18,19 +18,40 @@ local M = {}
 
 local json = cjson.new()
 json.encode_sparse_array(true)
-json.encode_invalid_numbers(true)
 json.encode_max_depth(64)
 
 local active = nil   -- the record of the run in progress, if any
 
 local MAX_DEPTH = 20
 
+-- Top-level record fields whose values the engine picks from a fixed set
+-- of words, so they never hold a secret and are never masked.
+local FIXED_VALUES = { status = true, kind = true, reason = true }
+
+--- Returns number N as JSON can hold it: NaN and the infinities, which
+-- JSON has no literal for, become the strings "nan", "inf" and "-inf".
+function M.plain_number(n)
+  if n ~= n then return "nan" end
+  if n == math.huge then return "inf" end
+  if n == -math.huge then return "-inf" end
+  return n
+end
+
+--- Returns the one-line message of string error TEXT and its Lua stack
+-- traceback (nil when it has none).
+function M.split_traceback(text)
+  local message, traceback = text:match("^(.-)\n%s*(stack traceback:.*)$")
+  if message then return message, traceback end
+  return text, nil
+end
+
 --- Returns a plain, acyclic copy of VALUE that cjson can encode: error
 -- values keep their fields plus `text` (their one-line form), functions and
 -- userdata become short descriptions, dry-run placeholders their text.
 function M.plain(value, depth, seen)
   local kind = type(value)
-  if kind == "string" or kind == "number" or kind == "boolean" or kind == "nil" then return value end
+  if kind == "number" then return M.plain_number(value) end
+  if kind == "string" or kind == "boolean" or kind == "nil" then return value end
   if kind ~= "table" then return "<" .. kind .. ">" end
   depth, seen = depth or 0, seen or {}
   local mt = getmetatable(value)
@@ -40,7 +61,8 @@ function M.plain(value, depth, seen)
   seen[value] = true
   local copy = {}
   for k, v in pairs(value) do
-    local key = type(k) == "number" and k or tostring(M.plain(k, depth + 1, seen))
+    local key = M.plain(k, depth + 1, seen)
+    if type(key) ~= "number" then key = tostring(key) end
     copy[key] = M.plain(v, depth + 1, seen)
   end
   if errors.is(value) then copy.text = tostring(value) end
@@ -105,11 +127,26 @@ function Record:event(name, fields)
   if not self.file then return end
   local now = sys.now()
   local line = M.plain(fields or {})
+  -- A string error keeps its one-line message in `error`; a Lua traceback
+  -- after it goes to its own field.
+  if type(line.error) == "string" then
+    line.error, line.traceback = M.split_traceback(line.error)
+  end
+  -- The fields the record's structure rests on are kept out of redaction:
+  -- a short secret ("e", "1204", "status") must not turn a field name, the
+  -- event name, the run id or a status word into the mask. Top-level field
+  -- names are the engine's own, so they are kept, as are values chosen
+  -- from a fixed set.
+  local redacted = {}
+  for key, value in pairs(line) do
+    redacted[key] = FIXED_VALUES[key] and value or secret.redact_value(value)
+  end
+  line = redacted
   line.event = name
   line.time = timestamp(now)
   line.elapsed = math.floor((sys.monotonic() - self.started) * 1000 + 0.5) / 1000
   line.run = self.id
-  local ok, encoded = pcall(json.encode, secret.redact_value(line))
+  local ok, encoded = pcall(json.encode, line)
   if not ok then
     encoded = json.encode({ event = name, time = line.time, run = self.id,
                             encode_error = secret.redact(tostring(encoded)) })
@@ -178,13 +215,17 @@ end
 
 --- Summarizes EVENTS (as returned by `read`): id, playbook, name, status,
 -- started (time text), duration in seconds, error text, and counts.
+-- Fields of the wrong type (a damaged or hand-edited record) are left out.
 function M.summarize(events)
+  local function str(v) return type(v) == "string" and v or nil end
+  local function num(v) return type(v) == "number" and v or nil end
   local s = { status = "running", steps = 0, changes = 0, problems = 0 }
   for _, e in ipairs(events) do
     if e.event == "run_start" then
-      s.id, s.playbook, s.name, s.started, s.dry_run = e.run, e.playbook, e.name, e.time, e.dry_run
+      s.id, s.playbook, s.name, s.started = str(e.run), str(e.playbook), str(e.name), str(e.time)
+      s.dry_run = e.dry_run == true
     elseif e.event == "run_end" then
-      s.status, s.duration, s.error = e.status, e.duration, e.error
+      s.status, s.duration, s.error = str(e.status) or "unknown", num(e.duration), e.error
     elseif e.event == "step_finish" then
       s.steps = s.steps + 1
     elseif e.event == "change" then

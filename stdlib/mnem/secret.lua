@@ -56,8 +56,17 @@ function M.redact(text)
   return text
 end
 
+-- Returns key K, masked only when the whole key is a secret: a secret
+-- that merely occurs inside a key ("status" holding "at") must not change
+-- the structure of the value, or readers lose the fields they look for.
+local function redact_key(k)
+  if type(k) == "string" and known[k] then return M.MASK end
+  return k
+end
+
 --- Returns a deep copy of VALUE with every secret string masked.
--- Keys are masked too. Tables met twice are copied once; cycles are cut.
+-- String values are masked wherever a secret occurs in them; a key only
+-- when it equals a secret. Tables met twice are copied once; cycles are cut.
 function M.redact_value(value, seen)
   local kind = type(value)
   if kind == "string" then return M.redact(value) end
@@ -67,7 +76,7 @@ function M.redact_value(value, seen)
   local copy = {}
   seen[value] = copy
   for k, v in pairs(value) do
-    copy[M.redact_value(k, seen)] = M.redact_value(v, seen)
+    copy[redact_key(k)] = M.redact_value(v, seen)
   end
   return setmetatable(copy, getmetatable(value))
 end
