@@ -213,6 +213,18 @@ function M.read(path)
   return events, truncated
 end
 
+--- Returns nil when EVENTS (as returned by `read`) start like a run
+-- record, else a short text saying what is wrong with them.
+function M.problem(events)
+  if #events == 0 then return "it has no events" end
+  local first = events[1]
+  if first.event ~= "run_start" then return "its first line is not a run_start event" end
+  if type(first.run) ~= "string" or type(first.name) ~= "string" or type(first.time) ~= "string" then
+    return "its run_start line has fields of the wrong type (run, name and time must be strings)"
+  end
+  return nil
+end
+
 --- Summarizes EVENTS (as returned by `read`): id, playbook, name, status,
 -- started (time text), duration in seconds, error text, and counts.
 -- Fields of the wrong type (a damaged or hand-edited record) are left out.

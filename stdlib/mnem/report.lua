@@ -156,7 +156,7 @@ function M.markdown(r)
   add(("- Outcome: **%s**%s"):format(run.status or "unfinished",
     run.failed_step and (" at step \"" .. run.failed_step .. "\"") or ""))
   if run.error then add("- Error: " .. one_line(run.error)) end
-  if run.vars and next(run.vars) then
+  if type(run.vars) == "table" and next(run.vars) then
     local keys = {}
     for k in pairs(run.vars) do keys[#keys + 1] = k end
     table.sort(keys)

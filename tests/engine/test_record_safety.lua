@@ -100,4 +100,56 @@ playbook { name = "p1", deadline = "1m", steps = {
   t.contains(err.traceback, "stack traceback:")
 end)
 
+-- Writes record TEXT under run id ID in the test's state folder.
+local function write_record(id, text)
+  os.execute("mkdir -p " .. h.quote(h.state .. "/runs"))
+  h.write(h.state .. "/runs", id .. ".jsonl", text)
+end
+
+local DAMAGED = {
+  { id = "20991231T000003Z-dddddd", text = '{"event":"run_start","run":5,"vars":"zz","elapsed":"x","time":7}\n',
+    why = "wrong type" },
+  { id = "20991231T000002Z-eeeeee", text = "", why = "no events" },
+  { id = "20991231T000001Z-ffffff", text = "garbage\n", why = "not a run_start" },
+  { id = "20991231T000000Z-aaaaaa", why = "wrong type",
+    text = '{"event":"run_start","run":"r","name":"n","time":"t","vars":"zz"}\n'
+      .. '{"event":"step_finish","status":5,"attempts":"x","step":3}\n' .. '{"event":"retry","attempts_left":"x"}\n' },
+}
+
+t.test("runs lists damaged records as unreadable", function()
+  h.setup(t)
+  t.eq((h.run(SECRET_PLAYBOOK, { "--var", "pw=x" })), 0)
+  for _, case in ipairs(DAMAGED) do write_record(case.id, case.text) end
+  local status, out, err = h.mnem({ "runs", "--state-dir", h.state })
+  t.eq(status, 0, "runs: " .. err)
+  t.not_contains(err, "traceback")
+  t.contains(out, "20991231T000003Z-dddddd  ?         unreadable")
+  t.contains(out, "20991231T000002Z-eeeeee  ?         unreadable")
+  t.contains(out, "sec2")
+end)
+
+for _, case in ipairs(DAMAGED) do
+  t.test("show and report on damaged record " .. case.id:sub(-6), function()
+    h.setup(t)
+    write_record(case.id, case.text)
+    local path = h.state .. "/runs/" .. case.id .. ".jsonl"
+    local status, out, err = h.mnem({ "report", case.id, "--state-dir", h.state })
+    t.eq(status, 1, "report exit status")
+    t.contains(err, path, "report names the file")
+    t.contains(err, case.why)
+    t.not_contains(err, "traceback")
+    t.not_contains(err, "internal error")
+    t.eq(out, "")
+    status, _, err = h.mnem({ "show", case.id, "--state-dir", h.state })
+    t.not_contains(err, "traceback")
+    t.not_contains(err, "internal error")
+    if case.id:sub(-6) == "aaaaaa" then
+      t.eq(status, 0, "show prints what it can")
+    else
+      t.eq(status, 1, "show exit status")
+      t.contains(err, path, "show names the file")
+    end
+  end)
+end
+
 t.done()

@@ -35,8 +35,18 @@ function M.main(args)
   if not ok then error(cli.usage_error("mnem report: " .. tostring(path)), 0) end
   local events, truncated = record.read(path)
   if not events then error(cli.usage_error("mnem report: " .. tostring(truncated)), 0) end
-  local data = report.build(events, truncated)
-  local body = format == "json" and (report.json(data) .. "\n") or report.markdown(data)
+  local function damaged(problem)
+    local failure = cli.usage_error(("mnem report: %s is not a readable run record: %s"):format(path, problem))
+    failure.exit = cli.EXIT.failed
+    error(failure, 0)
+  end
+  local problem = record.problem(events)
+  if problem then damaged(problem) end
+  local built, body = pcall(function()
+    local data = report.build(events, truncated)
+    return format == "json" and (report.json(data) .. "\n") or report.markdown(data)
+  end)
+  if not built then damaged("a line has fields of the wrong type") end
   if options.output then
     os.remove(options.output .. ".tmp")
     local file = require("mnem._sys").open_record(options.output .. ".tmp")

@@ -12,7 +12,8 @@ usage: mnem runs [--limit N] [--state-dir DIR]
 Lists recent runs, newest first: run id, playbook name, status, start time
 (UTC) and duration. Run records are read from DIR/runs, by default
 $XDG_STATE_HOME/mnem/runs (~/.local/state/mnem/runs). A run whose record
-has no end line shows as "running" (or killed).
+has no end line shows as "running" (or killed); a record that is empty or
+damaged shows as "unreadable".
 
   --limit N   show at most N runs (default 20)]]
 
@@ -32,10 +33,15 @@ function M.main(args)
   local rows = { { "RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION" } }
   for i = 1, math.min(limit, #ids) do
     local events = record.read(record.runs_dir(options.state_dir) .. "/" .. ids[i] .. ".jsonl") or {}
-    local s = record.summarize(events)
-    local status = s.status .. (s.dry_run and " (dry run)" or "")
-    rows[#rows + 1] = { ids[i], s.name or "?", status, s.started and s.started:sub(1, 19):gsub("T", " ") or "?",
-                        duration.format(s.duration) }
+    if record.problem(events) then
+      -- A damaged record is listed as such; the other runs are still shown.
+      rows[#rows + 1] = { ids[i], "?", "unreadable", "?", "-" }
+    else
+      local s = record.summarize(events)
+      local status = s.status .. (s.dry_run and " (dry run)" or "")
+      rows[#rows + 1] = { ids[i], s.name or "?", status, s.started and s.started:sub(1, 19):gsub("T", " ") or "?",
+                          s.duration and duration.format(s.duration) or "-" }
+    end
   end
   local widths = {}
   for _, row in ipairs(rows) do

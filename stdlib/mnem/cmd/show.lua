@@ -91,9 +91,18 @@ function M.main(args)
   end
   local events, truncated = record.read(path)
   if not events then error(cli.usage_error("mnem show: " .. tostring(truncated)), 0) end
+  local problem = record.problem(events)
+  if problem then
+    local failure = cli.usage_error(("mnem show: %s is not a readable run record: %s"):format(path, problem))
+    failure.exit = cli.EXIT.failed
+    error(failure, 0)
+  end
   for _, e in ipairs(events) do
     local format = FORMAT[e.event]
-    local text = format and format(e) or (e.event or "?") .. " " .. (compact(e) or "")
+    local formatted, text = false, nil
+    if format then formatted, text = pcall(format, e) end
+    -- A line with fields of unexpected types is shown as its JSON.
+    if not formatted or type(text) ~= "string" then text = tostring(e.event or "?") .. " " .. (compact(e) or "") end
     local elapsed = type(e.elapsed) == "number" and ("%8.3fs"):format(e.elapsed) or "        ?"
     local step = type(e.step) == "string" and ("[" .. e.step .. "] ") or ""
     io.stdout:write(elapsed, "  ", step, text, "\n")
