@@ -93,11 +93,15 @@ function M.runs_dir(dir)
   return M.state_dir(dir) .. "/runs"
 end
 
---- Returns a new run id: UTC start time and six random hex digits,
--- such as 20261204T160305Z-ab12cd, so ids sort by start time.
+--- Returns a new run id: UTC start time to the millisecond and six random
+-- hex digits, such as 20261204T160305.042Z-ab12cd, so ids sort by start
+-- time even for runs started in the same second.
 function M.new_id()
   local hex = sys.random_bytes(3):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
-  return os.date("!%Y%m%dT%H%M%SZ") .. "-" .. hex
+  local now = sys.now()
+  local seconds = math.floor(now)
+  local millis = math.min(999, math.floor((now - seconds) * 1000))
+  return os.date("!%Y%m%dT%H%M%S", seconds) .. (".%03dZ-"):format(millis) .. hex
 end
 
 local Record = {}

@@ -25,7 +25,7 @@ t.test("record file and folder modes", function()
   local _, path = h.last_record()
   t.eq(sys.stat(path).mode, tonumber("600", 8), "file mode 0600")
   t.eq(sys.stat(record.runs_dir(h.state)).mode, tonumber("700", 8), "folder mode 0700")
-  t.ok(path:match("/runs/%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ%-%x%x%x%x%x%x%.jsonl$"), "id format: " .. path)
+  t.ok(path:match("/runs/%d%d%d%d%d%d%d%dT%d%d%d%d%d%d%.%d%d%dZ%-%x%x%x%x%x%x%.jsonl$"), "id format: " .. path)
 end)
 
 t.test("record lines and events", function()
