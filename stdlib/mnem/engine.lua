@@ -71,8 +71,7 @@ end
 -- Returns the one-line text of ERR: a string error loses its traceback,
 -- which stays in the run record.
 local function error_text(err)
-  if type(err) == "string" then return secret.redact((err:gsub("\nstack traceback:.*$", ""))) end
-  return tostring(err)
+  return errors.text(err)
 end
 
 local function message_handler(err)

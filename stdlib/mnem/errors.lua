@@ -22,7 +22,10 @@ Error.__name = "mnem.Error"
 --- One line: "kind CODE: message (field=value, ...)", secrets masked.
 function Error.__tostring(e)
   local parts = { e.kind or "error" }
-  if e.code and e.code ~= "" then parts[#parts + 1] = " " .. tostring(e.code) end
+  -- "interrupted Interrupted:" repeats one word, so a code equal
+  -- to the kind (ignoring case) is left out.
+  local code = e.code and tostring(e.code) or ""
+  if code ~= "" and code:lower() ~= tostring(e.kind or "error"):lower() then parts[#parts + 1] = " " .. code end
   parts[#parts + 1] = ": " .. tostring(e.message or "(no message)")
   local extra = {}
   for _, key in ipairs({ "service", "operation", "http_status", "request_id", "url", "stage" }) do
@@ -50,6 +53,39 @@ end
 --- Returns true when VALUE is an error made by this module.
 function M.is(value)
   return getmetatable(value) == Error
+end
+
+local function field_text(value)
+  if type(value) == "string" then return ("%q"):format(value) end
+  if type(value) == "table" then return "{...}" end
+  return tostring(value)
+end
+
+--- Returns the one-line text of any raised value ERR, secrets masked: a
+-- string loses a Lua stack traceback after its first line, a table with
+-- __tostring gives its text, and a plain table (`error({ code = "Boom" })`)
+-- lists its fields, code and message first, instead of "table: 0x...".
+function M.text(err)
+  if type(err) == "string" then return secret.redact((err:gsub("\n%s*stack traceback:.*$", ""))) end
+  local mt = getmetatable(err)
+  if type(err) ~= "table" or (mt and mt.__tostring) then return secret.redact(tostring(err)) end
+  local head = {}
+  if err.code ~= nil then head[#head + 1] = tostring(err.code) end
+  if err.message ~= nil then head[#head + 1] = tostring(err.message) end
+  local keys = {}
+  for key in pairs(err) do
+    if key ~= "code" and key ~= "message" then keys[#keys + 1] = tostring(key) end
+  end
+  table.sort(keys)
+  local extra = {}
+  for _, key in ipairs(keys) do
+    local value = err[key]
+    if value == nil then value = err[tonumber(key)] end
+    extra[#extra + 1] = key .. "=" .. field_text(value)
+  end
+  local text = #head > 0 and table.concat(head, ": ") or "error table"
+  if #extra > 0 then text = text .. " (" .. table.concat(extra, ", ") .. ")" end
+  return secret.redact(text)
 end
 
 --- Returns whether error E matches MATCHER: a string is compared with

@@ -39,7 +39,9 @@ local FORMAT = {
   attempt = function(e) return ("attempt %d"):format(e.attempt) end,
   step_error = function(e) return ("attempt %d failed: %s"):format(e.attempt, error_line(e)) end,
   retry = function(e)
-    return ("retry in %s (%d attempts left): %s"):format(duration.format(e.delay), e.attempts_left, error_line(e))
+    local left = e.attempts_left
+    return ("retry in %s (%d attempt%s left): %s"):format(duration.format(e.delay), left, left == 1 and "" or "s",
+      error_line(e))
   end,
   step_skip = function(e)
     local why = { already_done = "already in place", tags = "no matching tag", condition = "condition false",
