@@ -407,6 +407,26 @@ local function make_env(state)
   return env
 end
 
+--- Returns the sorted list of the tags that the steps and groups of
+-- playbook PB (from `load`) carry, each once.
+function M.tags(pb)
+  local seen, list = {}, {}
+  local function walk(nodes)
+    for _, node in ipairs(nodes) do
+      for _, tag in ipairs(node.tags or {}) do
+        if not seen[tag] then
+          seen[tag] = true
+          list[#list + 1] = tag
+        end
+      end
+      if node.kind == "group" then walk(node.steps) end
+    end
+  end
+  walk(pb.steps)
+  table.sort(list)
+  return list
+end
+
 --- Loads and validates the playbook file PATH without running any step.
 -- Returns the playbook: { name, description, path, steps (nodes), deadline
 -- and retry (normalized), follow_up, var_specs, var_order, values (the

@@ -69,6 +69,20 @@ function M.main(args)
   local path = positional[1]
   local loaded, pb = pcall(playbook.load, path)
   if not loaded then usage_error(tostring(pb)) end
+  if tags and #tags > 0 then
+    -- A misspelled tag would otherwise select nothing and the run would
+    -- "succeed" having run only the always-steps.
+    local known = playbook.tags(pb)
+    local has = {}
+    for _, tag in ipairs(known) do has[tag] = true end
+    local matched = false
+    for _, tag in ipairs(tags) do matched = matched or has[tag] == true end
+    if not matched then
+      usage_error(("--tags %s: no step or group has %s; %s"):format(table.concat(tags, ","),
+        #tags == 1 and "this tag" or "any of these tags",
+        #known == 0 and "the playbook has no tags" or ("the playbook's tags are " .. table.concat(known, ", "))))
+    end
+  end
   local resolved, var_error = pcall(playbook.resolve_vars, pb, options.var)
   if not resolved then usage_error(tostring(var_error)) end
   local run_options = { dry_run = options.dry_run, state_dir = options.state_dir, tags = tags,
