@@ -12,17 +12,26 @@ local secret = require("mnem.secret")
 
 local M = {}
 
+-- Returns VALUE as text; the record reader decodes every number as a
+-- float, so an integral one is written without ".0" (2, not 2.0).
+local function scalar_text(value)
+  if math.type(value) == "float" and value == math.floor(value) and math.abs(value) < 2 ^ 53 then
+    return ("%d"):format(value)
+  end
+  return tostring(value)
+end
+
 local function text(value)
   if value == nil then return "" end
   if type(value) == "table" then
     if value.message then
-      return (value.kind and (value.kind .. " ") or "") .. (value.code and (tostring(value.code) .. ": ") or "")
-        .. tostring(value.message)
+      return (value.kind and (value.kind .. " ") or "") .. (value.code and (scalar_text(value.code) .. ": ") or "")
+        .. scalar_text(value.message)
     end
     local ok, encoded = pcall(cjson.encode, value)
     return ok and encoded or tostring(value)
   end
-  return tostring(value)
+  return scalar_text(value)
 end
 
 -- One line of VALUE's text; a Lua traceback after the message is dropped.
@@ -199,7 +208,7 @@ function M.markdown(r)
   add()
   if #r.changes == 0 then add("No resources were created or changed.") end
   for _, c in ipairs(r.changes) do
-    add(("- %s %s %s `%s`%s (step \"%s\")"):format(clock(c.time), c.action, c.resource, tostring(c.id or ""),
+    add(("- %s %s %s `%s`%s (step \"%s\")"):format(clock(c.time), c.action, c.resource, scalar_text(c.id or ""),
       c.dry_run and " (dry run: not done)" or "", c.step))
   end
   if #r.rollbacks > 0 then
