@@ -229,7 +229,8 @@ local function is_json_type(headers)
 end
 
 -- Builds the mnem._curl request from the checked OPTIONS. Returns the
--- request, the method and the masked URL.
+-- request, the method, the masked URL and whether the step's remaining
+-- time capped the timeout.
 local function build_request(options)
   local url = options.url
   if type(url) ~= "string" or url == "" then
@@ -256,7 +257,18 @@ local function build_request(options)
     follow_redirects = options.follow_redirects == true, max_redirects = options.max_redirects,
     ca_file = options.ca_file, max_body = options.max_body, connect_to = connect_to(),
   }
-  return request, method, M.mask_url(url)
+  -- A step timeout or run deadline caps the request, so a server that
+  -- never responds cannot hold the run past it. libcurl reads a timeout of
+  -- 0 ms as "no timeout", so the cap is at least 1 ms.
+  local engine = optional("mnem.engine")
+  local left = engine and engine.remaining and engine.remaining()
+  local capped = false
+  if type(left) == "number" and left < request.timeout then
+    request.timeout = math.max(left, 0.001)
+    request.connect_timeout = math.min(request.connect_timeout, request.timeout)
+    capped = true
+  end
+  return request, method, M.mask_url(url), capped
 end
 
 --- Sends one HTTP request. OPTIONS: url, method (default "GET"), headers
@@ -278,7 +290,7 @@ function M.request(options)
   check_options("http.request", options, OPTIONS)
   require("mnem.dryrun").check_known(options)
   local expected = status_list(options.expect_status)
-  local request, method, masked = build_request(options)
+  local request, method, masked, capped = build_request(options)
 
   local dryrun = optional("mnem.dryrun")
   if dryrun and dryrun.active() and not SAFE_METHODS[method] then
@@ -294,6 +306,9 @@ function M.request(options)
     local err = transport_error(method, masked, failure)
     call.status, call.error = "error", err
     record_call(call)
+    -- A request cut short by the step's deadline fails as that timeout.
+    local engine = optional("mnem.engine")
+    if capped and engine and engine.check_deadline then engine.check_deadline() end
     error(err, 0)
   end
   call.http_status = response.status

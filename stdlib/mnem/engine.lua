@@ -54,6 +54,14 @@ local function check_point()
   end
 end
 
+--- Raises the timeout error of the current step or run when its deadline
+-- has passed, and an interrupted error after SIGINT/SIGTERM; else returns.
+-- Primitives that cap a blocking call by `remaining()` call it when the
+-- call fails, so the failure reads as the step's timeout.
+function M.check_deadline()
+  check_point()
+end
+
 --- Sleeps SECONDS (a number or a duration text) but raises a timeout error
 -- when the deadline comes first and an interrupted error on SIGINT/SIGTERM.
 -- Playbooks see it as the global `sleep`.

@@ -8,6 +8,7 @@ output line. Routes:
   /json, /badjson        a valid and an invalid JSON body
   /redirect              302 to /json
   /slow-headers?delay=S  waits S seconds before responding
+  /hang                  never responds (sleeps an hour)
   /slow-body?delay=S     sends half the body, waits S seconds, sends the rest
   /large?bytes=N         N bytes of body
   /health?name=X&after=N 503 for the first N polls of X, then one
@@ -76,6 +77,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, '{"status": "ok", ', "application/json")
         if path == "/redirect":
             return self.send(302, "", extra={"Location": "/json"})
+        if path == "/hang":
+            time.sleep(3600)
+            return self.send(200, "too late")
         if path == "/slow-headers":
             time.sleep(float(query.get("delay", "2")))
             return self.send(200, "late")
