@@ -15,13 +15,16 @@
  *
  * Statements are sent with PQsendQueryParams and awaited with poll(), so a
  * SIGINT or SIGTERM arriving during a long statement cancels it on the
- * server instead of leaving mnem blocked inside libpq.
+ * server instead of leaving mnem blocked inside libpq.  A statement also
+ * given a deadline (the step's remaining time) is cancelled the same way
+ * when the deadline passes.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <libpq-fe.h>
@@ -405,25 +408,58 @@ static void cancel_statement(PGconn *conn)
 }
 
 
+/* Returns the CLOCK_MONOTONIC time in seconds. */
+static double monotonic_seconds(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+
+/*
+ * How a statement's wait ended early: whether it was cancelled, and
+ * whether the cancel came from the deadline (a monotonic time in seconds,
+ * or a negative number for none).
+ */
+typedef struct {
+  double deadline;
+  int cancelled;
+  int timed_out;
+} Wait;
+
+
 /*
  * Waits until libpq can return a result without blocking.  Returns 0 when
  * the connection failed while waiting (PQgetResult then reports why).
- * Cancels the statement once when SIGINT or SIGTERM arrives.
+ * Cancels the statement once when SIGINT or SIGTERM arrives or when
+ * W->deadline passes.
  */
-static int await_result(PGconn *conn, int *cancelled)
+static int await_result(PGconn *conn, Wait *w)
 {
   while (PQisBusy(conn)) {
     struct pollfd pfd = { PQsocket(conn), POLLIN, 0 };
-    int rc;
+    int rc, wait_ms = 100;
 
     if (pfd.fd < 0)
       return 0;
-    rc = poll(&pfd, 1, 100);
+    if (w->deadline >= 0 && !w->cancelled) {
+      double left = w->deadline - monotonic_seconds();
+
+      if (left <= 0) {
+        cancel_statement(conn);
+        w->cancelled = w->timed_out = 1;
+      } else if (left * 1000 < wait_ms) {
+        wait_ms = (int)(left * 1000) + 1;
+      }
+    }
+    rc = poll(&pfd, 1, wait_ms);
     if (rc < 0 && errno != EINTR)
       return 0;
-    if (mnem_signal_received && !*cancelled) {
+    if (mnem_signal_received && !w->cancelled) {
       cancel_statement(conn);
-      *cancelled = 1;
+      w->cancelled = 1;
     }
     if (rc > 0 && !PQconsumeInput(conn))
       return 0;
@@ -569,19 +605,20 @@ static void push_failure(lua_State *L, PGconn *conn, const PGresult *res)
 
 
 /*
- * Reads every result of the statement just sent into HOLDER, keeping the
+ * Reads every result of the statement just sent into HOLDER (waiting
+ * under the limits in W), keeping the
  * first failed result, else the last one.  A COPY to or from the client is
  * ended at once (its data discarded) and 1 is returned so the caller can
  * report it as unsupported; otherwise returns 0.
  */
-static int collect_results(PGconn *conn, Result *holder)
+static int collect_results(PGconn *conn, Result *holder, Wait *w)
 {
-  int cancelled = 0, copy = 0;
+  int copy = 0;
   PGresult *res;
   char *data;
 
   for (;;) {
-    await_result(conn, &cancelled);
+    await_result(conn, w);
     res = PQgetResult(conn);
     if (res == NULL)
       break;
@@ -616,15 +653,19 @@ static int collect_results(PGconn *conn, Result *holder)
 
 
 /*
- * conn:raw_exec(sql, params, n) -> { command, affected, columns, rows } |
- * nil, failure fields.  params[1..n] are strings, or false for SQL NULL;
- * the pg module converts Lua values before calling.
+ * conn:raw_exec(sql, params, n [, seconds]) -> { command, affected, columns,
+ * rows } | nil, failure fields.  params[1..n] are strings, or false for SQL
+ * NULL; the pg module converts Lua values before calling.  When SECONDS is
+ * given, the statement is cancelled after that many seconds and the
+ * failure fields have timed_out = true.
  */
 static int conn_exec(lua_State *L)
 {
   Connection *c = check_open(L);
   const char *sql = luaL_checkstring(L, 2);
   int n = (int)luaL_checkinteger(L, 4), i, copy, ok;
+  lua_Number seconds = luaL_optnumber(L, 5, -1);
+  Wait w = { -1, 0, 0 };
   const char **values;
   Result *holder;
   PGresult *res;
@@ -646,7 +687,9 @@ static int conn_exec(lua_State *L)
     push_failure(L, c->conn, NULL);
     return 2;
   }
-  copy = collect_results(c->conn, holder);
+  if (seconds >= 0)
+    w.deadline = monotonic_seconds() + (double)seconds;
+  copy = collect_results(c->conn, holder, &w);
   res = holder->res;
   if (copy || res == NULL ||
       (PQresultStatus(res) != PGRES_COMMAND_OK &&
@@ -658,6 +701,10 @@ static int conn_exec(lua_State *L)
       lua_pushliteral(L, "COPY FROM STDIN and COPY TO STDOUT are not "
                          "supported; use COPY with a server-side file");
       lua_setfield(L, -2, "message");
+    }
+    if (w.timed_out) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "timed_out");
     }
     ok = 0;
   } else {

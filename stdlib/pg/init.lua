@@ -289,15 +289,27 @@ end
 -- Sends SQL with encoded PARAMS, ignoring dry run. Returns the result
 -- table or raises a pg error.
 local function run(conn, sql, params, n)
+  -- The statement is cancelled on the server when the step's timeout or
+  -- the run's deadline passes, so a statement blocked on a lock cannot
+  -- hold the run past it.
+  local engine = optional("mnem.engine")
+  local left = engine and engine.remaining and engine.remaining()
+  if type(left) ~= "number" then left = nil end
   local started = sys.monotonic()
-  local result, failure = conn:raw_exec(sql, params, n)
+  local result, failure = conn:raw_exec(sql, params, n, left)
   local elapsed = sys.monotonic() - started
   deliver_notices(conn)
   local call = { name = "pg.exec", args = { sql = secret.redact(sql), nparams = n }, duration = elapsed }
   if not result then
     local err = statement_error(conn, sql, failure)
+    if failure.timed_out then
+      err = errors.new{ kind = "timeout", code = "Timeout", retryable = false, sqlstate = failure.sqlstate,
+        message = ("the statement was cancelled after %.2fs because the step's time ran out"):format(elapsed) }
+    end
     call.status, call.error = "error", err
     record_call(call)
+    -- Raised as the step's own timeout error when the engine has one.
+    if failure.timed_out and engine and engine.check_deadline then engine.check_deadline() end
     error(err, 0)
   end
   call.status, call.command = "ok", result.command
