@@ -414,6 +414,20 @@ local function names(list)
   return table.concat(out, ", ")
 end
 
+-- Returns TEXT with every occurrence of the plain string FROM replaced by TO.
+local function plain_replace(text, from, to)
+  local out, start = {}, 1
+  while true do
+    local first, last = text:find(from, start, true)
+    if not first then break end
+    out[#out + 1] = text:sub(start, first - 1)
+    out[#out + 1] = to
+    start = last + 1
+  end
+  out[#out + 1] = text:sub(start)
+  return table.concat(out)
+end
+
 local function final_message(run, status, err, failed_step)
   local lines = {}
   local took = duration.format(sys.monotonic() - run.started)
@@ -458,7 +472,15 @@ local function final_message(run, status, err, failed_step)
     local level = status == "succeeded" and log.info or log.error
     level(lines[1], { status = status, details = table.move(lines, 2, #lines, 1, {}) })
   else
-    io.stderr:write(secret.redact(table.concat(lines, "\n")), "\n")
+    -- The run id and record path are masked out of the text first and put
+    -- back after redaction, so a short secret ("1204") cannot hide them.
+    local id_token, path_token = "\0\1\0", "\0\2\0"
+    local text = table.concat(lines, "\n")
+    text = plain_replace(text, run.rec.path, path_token)
+    text = plain_replace(text, run.rec.id, id_token)
+    text = secret.redact(text)
+    text = plain_replace(plain_replace(text, path_token, run.rec.path), id_token, run.rec.id)
+    io.stderr:write(text, "\n")
   end
 end
 

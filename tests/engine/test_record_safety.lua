@@ -22,9 +22,12 @@ playbook { name = "sec2", vars = { pw = { type = "secret" } }, steps = {
 for _, pw in ipairs({ "status", "e", "1204", "event" }) do
   t.test("a short secret " .. pw .. " keeps the record's structure", function()
     h.setup(t)
-    t.eq((h.run(SECRET_PLAYBOOK, { "--var", "pw=" .. pw })), 0)
+    local code, _, stderr = h.run(SECRET_PLAYBOOK, { "--var", "pw=" .. pw })
+    t.eq(code, 0)
     local events, path = h.last_record()
     t.ok(strict_json(path), "strict JSON")
+    t.contains(stderr, ": " .. path .. "\n", "final message names the record")
+    t.contains(stderr, "(run " .. events[1].run .. ")", "final message names the run")
     local names = {}
     for _, e in ipairs(events) do names[#names + 1] = e.event end
     t.eq(names, { "run_start", "step_start", "attempt", "step_finish", "run_end" })
