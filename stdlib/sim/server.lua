@@ -7,7 +7,10 @@
 -- service module's handler runs, and its output or error is serialized in
 -- the service's own wire format. Requests on a load balancer's listener port
 -- go to the elbv2 module's listener_request instead. One log line is
--- written per request.
+-- written per request. Before the handler runs, parameters that break the
+-- input shape's constraints (types, required members, lengths, ranges,
+-- enums) get the protocol's validation error: ValidationException for JSON
+-- services, ValidationError for query services.
 local cjson = require("cjson")
 local errors = require("mnem.errors")
 local faults_module = require("sim.faults")
@@ -17,6 +20,7 @@ local protocol = require("aws.protocol")
 local server = require("mnem._server")
 local sim_auth = require("sim.auth")
 local sys = require("mnem._sys")
+local validate = require("aws.validate")
 local world_module = require("sim.world")
 
 local M = {}
@@ -81,6 +85,100 @@ end
 local function with_traceback(e)
   if getmetatable(e) == AwsFailure then return e end
   return { traceback = debug.traceback(tostring(e), 2), value = e }
+end
+
+-- ---- input validation ----
+
+-- Splits a member path of aws.validate ("A.B[2].C", map keys as ["k"] or
+-- {key}) into member names and list indexes. Stops at a map key, whose
+-- value the message then leaves out.
+local function path_parts(path)
+  local parts, position = {}, 1
+  while position <= #path do
+    local name, after = path:match("^%.?([%w_]+)()", position)
+    local index
+    if not name then index, after = path:match("^%[(%d+)%]()", position) end
+    if not name and not index then break end
+    parts[#parts + 1] = name or math.tointeger(tonumber(index))
+    position = after
+  end
+  return parts, position > #path
+end
+
+-- Returns the value at validate's PATH in PARAMS and its shape, or nil.
+local function value_at(m, op, params, path)
+  local parts, complete = path_parts(path)
+  if not complete or not op.input then return nil end
+  local value, shape = params, m.shapes[op.input.shape]
+  for _, part in ipairs(parts) do
+    if type(value) ~= "table" or not shape then return nil end
+    local ref
+    if type(part) == "number" then ref = shape.member else ref = shape.members and shape.members[part] end
+    if not ref then return nil end
+    value, shape = value[part], m.shapes[ref.shape]
+  end
+  return value, shape
+end
+
+-- Writes validate's PATH the way AWS names members in its messages:
+-- lower camel case, list items as NAME.N.member.
+local function aws_member_path(path)
+  path = path:gsub("%[(%d+)%]", ".%1.member"):gsub("%[.*$", ""):gsub("{key}$", "")
+  return (path:gsub("[^.]+", function(part) return part:sub(1, 1):lower() .. part:sub(2) end))
+end
+
+-- Turns validate's description of a problem into AWS's constraint text.
+local function constraint_text(problem)
+  local what, limit = problem:match("^(%a+) %S+ is below the minimum (%S+)$")
+  if what then return ("Member must have %s greater than or equal to %s"):format(what, limit) end
+  what, limit = problem:match("^(%a+) %S+ is above the maximum (%S+)$")
+  if what then return ("Member must have %s less than or equal to %s"):format(what, limit) end
+  limit = problem:match("^%S+ is below the minimum (%S+)$")
+  if limit then return "Member must have value greater than or equal to " .. limit end
+  limit = problem:match("^%S+ is above the maximum (%S+)$")
+  if limit then return "Member must have value less than or equal to " .. limit end
+  local set = problem:match(" must be one of (.*)$")
+  if set then return ("Member must satisfy enum value set: [%s]"):format(set) end
+  local expected = problem:match("^expected (.-), got ")
+  if expected then return "Member must be " .. expected end
+  return problem
+end
+
+-- Formats VALUE (of SHAPE) for the message; sensitive values are hidden.
+local function value_text(value, shape)
+  if shape and shape.sensitive then return "'***'" end
+  if type(value) == "string" or math.type(value) == "integer" or type(value) == "boolean" then
+    local text = tostring(value)
+    if #text > 64 then text = text:sub(1, 61) .. "..." end
+    return ("'%s'"):format(text)
+  end
+  if type(value) == "number" then return ("'%s'"):format(tostring(math.tointeger(value) or value)) end
+  return nil
+end
+
+-- Checks PARAMS against the input shape of OP (an operation of model M).
+-- Returns nil when they are valid, else the message AWS sends with its
+-- validation error, e.g. "1 validation error detected: Value null at
+-- 'name' failed to satisfy constraint: Member must not be null".
+local function validation_problem(m, op_name, params)
+  local ok, problem = pcall(validate.input, m, op_name, params)
+  if ok then return nil end
+  local op = m.operations[op_name]
+  problem = tostring(problem)
+  local text = problem:gsub("^[%w%-]+%.[%w]+: ", "")
+  local path = text:match("^missing required parameter (.+)$")
+  if path then
+    return ("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null")
+      :format(aws_member_path(path))
+  end
+  local member, what = text:match("^invalid parameter (.-): (.+)$")
+  if member then
+    local value, shape = value_at(m, op, params, member)
+    local shown = value_text(value, shape)
+    return ("1 validation error detected: %s at '%s' failed to satisfy constraint: %s"):format(
+      shown and ("Value " .. shown) or "The value", aws_member_path(member), constraint_text(what))
+  end
+  return "1 validation error detected: " .. text
 end
 
 -- Calls the handler and builds the response. Returns resp, code.
@@ -149,7 +247,13 @@ local function handle_api(sim, req)
     local e = faults_module.server_error(fault.status)
     resp = error_response(m, codec, e.code, e.message, e.status, request_id, e.sender_fault)
   else
-    resp = run_operation(sim, module, m, codec, op, params, req, auth.region, request_id)
+    local problem = validation_problem(m, op, params)
+    if problem then
+      local code = proto == "query" and "ValidationError" or "ValidationException"
+      resp = error_response(m, codec, code, problem, 400, request_id, true)
+    else
+      resp = run_operation(sim, module, m, codec, op, params, req, auth.region, request_id)
+    end
   end
   if delay > 0 then resp.delay = delay end
   return resp, module_name, op
@@ -210,17 +314,26 @@ function Sim:handle(req)
   return resp
 end
 
+--- Returns the bound address as clients write it in a URL: 127.0.0.1 for
+-- localhost (which the server binds as 127.0.0.1), IPv6 in brackets.
+function Sim:url_host()
+  if self.host == "localhost" then return "127.0.0.1" end
+  if self.host:find(":", 1, true) then return "[" .. self.host .. "]" end
+  return self.host
+end
+
 --- Returns the ready-file contents (see start) as a table.
 function Sim:ready_info()
   local listeners, connect_to = {}, {}
+  local host = self:url_host()
   for _, l in ipairs(self.listeners) do
     listeners[#listeners + 1] = { load_balancer = l.load_balancer, dns_name = l.dns_name, port = l.port,
       local_port = l.local_port }
-    connect_to[#connect_to + 1] = ("%s:%d:127.0.0.1:%d"):format(l.dns_name, l.port, l.local_port)
+    connect_to[#connect_to + 1] = ("%s:%d:%s:%d"):format(l.dns_name, l.port, host, l.local_port)
   end
   local first_key = self.scenario.credentials and self.scenario.credentials[1]
   return {
-    endpoint = ("http://127.0.0.1:%d"):format(self.port), port = self.port, pid = sys.getpid(),
+    endpoint = ("http://%s:%d"):format(host, self.port), port = self.port, pid = sys.getpid(),
     region = self.world.region, account = self.world.account,
     access_key_id = first_key and first_key.access_key_id or "test",
     secret_access_key = first_key and first_key.secret_access_key or "test",
@@ -278,7 +391,7 @@ function M.new(options)
   if scenario_path then scenario = world_module.load_scenario(scenario_path) end
   scenario = scenario or {}
   local world = world_module.new{ scenario = scenario, seed = options.seed, time_scale = options.time_scale,
-    clock = options.clock, start_time = options.start_time }
+    clock = options.clock, start_time = options.start_time, scenario_path = scenario_path }
   local rules = {}
   for _, rule in ipairs(scenario.faults or {}) do rules[#rules + 1] = rule end
   for _, rule in ipairs(options.faults or {}) do rules[#rules + 1] = rule end
@@ -293,6 +406,7 @@ function M.new(options)
   }, Sim)
   self.server = server.new{}
   local host = options.host or "127.0.0.1"
+  self.host = host
   self.port = self.server:listen(host, options.port or 0)
   local elbv2 = world:service("elbv2")
   if elbv2 and elbv2.listeners then
@@ -325,7 +439,8 @@ function Sim:close() self.server:close() end
 -- scenario's first key, so a client can sign without reading the
 -- scenario), listeners ({ load_balancer,
 -- dns_name, port, local_port } each) and connect_to (curl CONNECT_TO
--- strings "DNSNAME:PORT:127.0.0.1:LOCALPORT"). Returns the reason run()
+-- strings "DNSNAME:PORT:HOST:LOCALPORT"), with HOST the bound address
+-- (IPv6 in brackets) in the endpoint and connect_to. Returns the reason run()
 -- returned.
 function M.start(options)
   options = options or {}
@@ -333,10 +448,11 @@ function M.start(options)
   local rest = {}
   for key, value in pairs(options) do if key ~= "ready_file" then rest[key] = value end end
   local sim = M.new(rest)
-  io.stderr:write(("mnem sim: serving on http://127.0.0.1:%d\n"):format(sim.port))
+  local host = sim:url_host()
+  io.stderr:write(("mnem sim: serving on http://%s:%d\n"):format(host, sim.port))
   for _, l in ipairs(sim.listeners) do
-    io.stderr:write(("mnem sim: load balancer %s listener %s:%d on http://127.0.0.1:%d\n"):format(
-      l.load_balancer, l.dns_name, l.port, l.local_port))
+    io.stderr:write(("mnem sim: load balancer %s listener %s:%d on http://%s:%d\n"):format(
+      l.load_balancer, l.dns_name, l.port, host, l.local_port))
   end
   if ready_file then write_ready_file(ready_file, sim:ready_info()) end
   local reason = sim:run()
