@@ -212,7 +212,10 @@ end
 -- default empty); seed, time_scale and start_time, which override the
 -- scenario's; clock, a function returning real seconds (default the
 -- monotonic clock, and tests pass their own); services, the module names
--- to load (default M.SERVICES). Modules missing from the build are skipped.
+-- to load (default M.SERVICES); scenario_path, the file named in errors.
+-- Modules missing from the build are skipped. A mistake in a service's
+-- section raises { scenario_error = true, message } naming the file and
+-- the key.
 function M.new(options)
   options = options or {}
   local scenario = options.scenario or {}
@@ -245,7 +248,18 @@ function M.new(options)
   end
   for _, name in ipairs(options.services or M.SERVICES) do
     local module = self.services[name]
-    if module and module.init then module.init(self, scenario[name]) end
+    if module and module.init then
+      local ok, problem = pcall(module.init, self, scenario[name])
+      if not ok then
+        -- A service raises a string naming the key; anything else (a
+        -- runtime error on a value of an unexpected type) still comes from
+        -- the section, so it is reported the same way, without a traceback.
+        local text = type(problem) == "table" and (problem.message or problem.code) or problem
+        text = tostring(text):gsub("^[^:\n]*%.lua:%d+: ", "")
+        if not text:find("^" .. name .. "[%.:%[]") then text = ("%s: %s"):format(name, text) end
+        scenario_error(options.scenario_path or "table", text)
+      end
+    end
   end
   return self
 end

@@ -117,7 +117,15 @@ end
 --- Sets up scalable targets from the scenario's SECTION.
 function M.init(world, section)
   state(world).targets = {}
-  for _, t in ipairs((section or {}).targets or {}) do
+  common.scenario_table("application_autoscaling", section, { "targets" })
+  for i, t in ipairs(common.scenario_list("application_autoscaling.targets", (section or {}).targets)) do
+    local where = ("application_autoscaling.targets[%d]"):format(i)
+    common.scenario_table(where, t, { "namespace", "resource_id", "dimension", "min", "max" })
+    common.scenario_value(where .. ".resource_id", t.resource_id, "string")
+    common.scenario_value(where .. ".namespace", t.namespace, "string", true)
+    common.scenario_value(where .. ".dimension", t.dimension, "string", true)
+    common.scenario_value(where .. ".min", t.min, "non-negative integer", true)
+    common.scenario_value(where .. ".max", t.max, "non-negative integer", true)
     register(world, {
       namespace = t.namespace or "ecs", resource_id = t.resource_id,
       dimension = t.dimension or "ecs:service:DesiredCount", min = t.min, max = t.max,

@@ -1,8 +1,11 @@
 -- sim.services.common: helpers shared by the simulated AWS services.
 --
 -- ARNs, deterministic identifiers, pagination tokens, timestamps, deep
--- copies and small input checks. Nothing here keeps state: every function
--- takes the world or the request context it works on.
+-- copies, small input checks and the checks of scenario sections. Nothing
+-- here keeps state: every function takes the world or the request context
+-- it works on.
+local model = require("aws.model")
+
 local M = {}
 
 --- Returns the state table of service NAME in WORLD, creating it empty.
@@ -214,6 +217,90 @@ function M.tag_list(map, key_field, value_field)
     out[#out + 1] = { [key_field or "Key"] = k, [value_field or "Value"] = map[k] }
   end
   return out
+end
+
+-- ---- scenario checks: a service's init raises a plain string naming the
+-- key ("rds.instances[1].class: ..."), which sim.world reports with the
+-- scenario file's name ----
+
+-- Describes VALUE for a scenario message.
+local function describe(value)
+  if type(value) == "string" then return ("%q"):format(value) end
+  if type(value) == "table" then return "a table" end
+  return tostring(value)
+end
+
+--- Raises the scenario mistake MESSAGE about the key WHERE.
+function M.scenario_fail(where, message)
+  error(("%s: %s"):format(where, message), 0)
+end
+
+--- Checks that VALUE at WHERE is nil or a table whose keys are in KEYS
+-- (a list; nil skips the key check). Returns VALUE, or {} for nil.
+function M.scenario_table(where, value, keys)
+  if value == nil then return {} end
+  if type(value) ~= "table" then M.scenario_fail(where, "must be a table, got " .. describe(value)) end
+  if keys then
+    for key in pairs(value) do
+      local known = false
+      for _, k in ipairs(keys) do known = known or k == key end
+      if not known then
+        local hint = model.closest(key, keys)
+        M.scenario_fail(where, ("unknown key %s (%s)"):format(tostring(key),
+          hint and ("did you mean " .. hint .. "?") or ("keys: " .. table.concat(keys, ", "))))
+      end
+    end
+  end
+  return value
+end
+
+--- Checks that VALUE at WHERE is nil or a list of tables. Returns VALUE,
+-- or {} for nil.
+function M.scenario_list(where, value)
+  if value == nil then return {} end
+  if type(value) ~= "table" then M.scenario_fail(where, "must be a list of tables, got " .. describe(value)) end
+  for key, item in pairs(value) do
+    if math.type(key) ~= "integer" or key < 1 or key > #value then
+      M.scenario_fail(where, ("must be a list, got key %s"):format(tostring(key)))
+    end
+    if type(item) ~= "table" then
+      M.scenario_fail(("%s[%d]"):format(where, key), "must be a table, got " .. describe(item))
+    end
+  end
+  return value
+end
+
+local KINDS = {
+  string = function(v) return type(v) == "string" end,
+  number = function(v) return type(v) == "number" end,
+  boolean = function(v) return type(v) == "boolean" end,
+  ["non-negative number"] = function(v) return type(v) == "number" and v >= 0 and v == v and v < math.huge end,
+  ["non-negative integer"] = function(v) return type(v) == "number" and math.tointeger(v) ~= nil and v >= 0 end,
+  ["port number (1-65535)"] = function(v)
+    return type(v) == "number" and math.tointeger(v) ~= nil and v >= 1 and v <= 65535
+  end,
+  ["string or number"] = function(v) return type(v) == "string" or type(v) == "number" end,
+}
+
+--- Checks that VALUE at WHERE is of KIND (string, number, boolean,
+-- "non-negative number", "non-negative integer", "port number (1-65535)",
+-- "string or number"), or nil when OPTIONAL. Returns VALUE.
+function M.scenario_value(where, value, kind, optional)
+  if value == nil then
+    if optional then return nil end
+    M.scenario_fail(where, ("is missing: expected a %s"):format(kind))
+  end
+  if not KINDS[kind](value) then M.scenario_fail(where, ("must be a %s, got %s"):format(kind, describe(value))) end
+  return value
+end
+
+--- Checks that VALUE at WHERE is nil or one of ALLOWED (a list). Returns VALUE.
+function M.scenario_enum(where, value, allowed)
+  if value == nil then return nil end
+  for _, v in ipairs(allowed) do
+    if v == value then return value end
+  end
+  M.scenario_fail(where, ("must be one of %s, got %s"):format(table.concat(allowed, ", "), describe(value)))
 end
 
 return M

@@ -1038,8 +1038,14 @@ local function scenario_service(world, name, spec)
   local cluster = create_cluster(world, spec.cluster or "default")
   local td = lookup_task_definition(world, spec.task_definition)
   if not td then
-    error(("scenario ecs service %s: task definition %s is not registered in ecs.task_definitions")
-      :format(name, tostring(spec.task_definition)), 0)
+    local known = {}
+    for family, revisions in pairs(state(world).task_definitions) do
+      for revision in pairs(revisions) do known[#known + 1] = ("%s:%d"):format(family, revision) end
+    end
+    table.sort(known)
+    common.scenario_fail(("ecs.services[%q].task_definition"):format(name), ("%s is not registered in "
+      .. "ecs.task_definitions (registered: %s)"):format(tostring(spec.task_definition),
+        #known > 0 and table.concat(known, ", ") or "none"))
   end
   local lbs
   if spec.target_group then
@@ -1075,10 +1081,52 @@ local function scenario_service(world, name, spec)
   add_event(world, svc, t0, ("(service %s) has reached a steady state."):format(name))
 end
 
+-- The keys of a service in the scenario's ecs.services.
+local SERVICE_KEYS = { "cluster", "task_definition", "desired", "target_group", "container_name", "container_port",
+  "circuit_breaker", "health_check_grace_period", "health", "logs", "network_configuration", "launch_type" }
+
+-- Checks the scenario's `ecs` SECTION; raises naming the key at fault.
+local function check_section(section)
+  common.scenario_table("ecs", section, { "timings", "clusters", "task_definitions", "services" })
+  local timing_keys = common.sorted_keys(DEFAULT_TIMINGS)
+  for key, value in pairs(common.scenario_table("ecs.timings", section.timings, timing_keys)) do
+    common.scenario_value("ecs.timings." .. key, value, "non-negative number")
+  end
+  local clusters = common.scenario_table("ecs.clusters", section.clusters)
+  for i = 1, #clusters do common.scenario_value(("ecs.clusters[%d]"):format(i), clusters[i], "string") end
+  for i, td in ipairs(common.scenario_list("ecs.task_definitions", section.task_definitions)) do
+    local where = ("ecs.task_definitions[%d]"):format(i)
+    common.scenario_value(where .. ".family", td.family, "string")
+    if td.revision ~= nil and not (math.tointeger(td.revision) and td.revision >= 1) then
+      common.scenario_fail(where .. ".revision", ("must be a positive integer, got %s"):format(tostring(td.revision)))
+    end
+    common.scenario_list(where .. ".containerDefinitions", td.containerDefinitions)
+  end
+  for name, spec in pairs(common.scenario_table("ecs.services", section.services)) do
+    local where = ("ecs.services[%q]"):format(tostring(name))
+    if type(name) ~= "string" then common.scenario_fail(where, "service names must be strings") end
+    common.scenario_table(where, spec, SERVICE_KEYS)
+    common.scenario_value(where .. ".task_definition", spec.task_definition, "string", true)
+    common.scenario_value(where .. ".cluster", spec.cluster, "string", true)
+    common.scenario_value(where .. ".desired", spec.desired, "non-negative integer", true)
+    common.scenario_value(where .. ".target_group", spec.target_group, "string", true)
+    common.scenario_value(where .. ".container_port", spec.container_port, "port number (1-65535)", true)
+    common.scenario_value(where .. ".health_check_grace_period", spec.health_check_grace_period,
+      "non-negative integer", true)
+    local health = spec.health
+    if health ~= nil and health ~= "healthy" and health ~= "unhealthy" and type(health) ~= "function"
+      and type(health) ~= "table" then
+      common.scenario_fail(where .. ".health", ('must be "healthy", "unhealthy", a function or a table, got %s')
+        :format(type(health) == "string" and ("%q"):format(health) or tostring(health)))
+    end
+  end
+end
+
 --- Sets up clusters, task definitions and services from the scenario's
 -- `ecs` SECTION.
 function M.init(world, section)
   section = section or {}
+  check_section(section)
   local st = state(world)
   st.clusters, st.task_definitions, st.latest, st.tags = {}, {}, {}, {}
   st.next_ip = 0

@@ -281,15 +281,43 @@ function M.init(world, section)
   section = section or {}
   local st = state(world)
   st.load_balancers, st.target_groups = {}, {}
+  common.scenario_table("elbv2", section, { "vpc_id", "target_groups", "load_balancers" })
+  common.scenario_value("elbv2.vpc_id", section.vpc_id, "string", true)
   local vpc = section.vpc_id or "vpc-0a1b2c3d4e5f60718"
-  for _, spec in ipairs(section.target_groups or {}) do
+  for i, spec in ipairs(common.scenario_list("elbv2.target_groups", section.target_groups)) do
+    local where = ("elbv2.target_groups[%d]"):format(i)
+    common.scenario_table(where, spec, { "name", "port", "protocol", "health_check_path", "vpc_id" })
+    common.scenario_value(where .. ".name", spec.name, "string")
+    common.scenario_value(where .. ".port", spec.port, "port number (1-65535)", true)
+    for _, key in ipairs({ "protocol", "health_check_path", "vpc_id" }) do
+      common.scenario_value(where .. "." .. key, spec[key], "string", true)
+    end
     st.target_groups[spec.name] = {
       name = spec.name, arn = M.target_group_arn(world, spec.name), port = spec.port or 80,
       protocol = spec.protocol or "HTTP", health_check_path = spec.health_check_path or "/health/",
       vpc_id = spec.vpc_id or vpc,
     }
   end
-  for _, spec in ipairs(section.load_balancers or {}) do
+  for i, spec in ipairs(common.scenario_list("elbv2.load_balancers", section.load_balancers)) do
+    local where = ("elbv2.load_balancers[%d]"):format(i)
+    common.scenario_table(where, spec, { "name", "dns_name", "scheme", "vpc_id", "security_groups", "subnets",
+      "listeners" })
+    common.scenario_value(where .. ".name", spec.name, "string")
+    for _, key in ipairs({ "dns_name", "scheme", "vpc_id" }) do
+      common.scenario_value(where .. "." .. key, spec[key], "string", true)
+    end
+    common.scenario_table(where .. ".security_groups", spec.security_groups)
+    common.scenario_table(where .. ".subnets", spec.subnets)
+    for j, ls in ipairs(common.scenario_list(where .. ".listeners", spec.listeners)) do
+      local at = ("%s.listeners[%d]"):format(where, j)
+      common.scenario_table(at, ls, { "port", "protocol", "target_group" })
+      common.scenario_value(at .. ".port", ls.port, "port number (1-65535)")
+      common.scenario_value(at .. ".protocol", ls.protocol, "string", true)
+      common.scenario_value(at .. ".target_group", ls.target_group, "string")
+      if not st.target_groups[ls.target_group] then
+        common.scenario_fail(at .. ".target_group", ("%q is not in elbv2.target_groups"):format(ls.target_group))
+      end
+    end
     local lb = {
       name = spec.name, arn = load_balancer_arn(world, spec.name),
       dns_name = spec.dns_name or dns_name(world, spec.name),

@@ -399,7 +399,17 @@ end
 function M.init(world, section)
   local st = state(world)
   st.groups = {}
-  for _, g in ipairs((section or {}).groups or {}) do
+  common.scenario_table("logs", section, { "groups" })
+  for i, g in ipairs(common.scenario_list("logs.groups", (section or {}).groups)) do
+    local where = ("logs.groups[%d]"):format(i)
+    common.scenario_table(where, g, { "name", "retention_in_days", "streams" })
+    common.scenario_value(where .. ".name", g.name, "string")
+    common.scenario_value(where .. ".retention_in_days", g.retention_in_days, "non-negative integer", true)
+    for j, s in ipairs(common.scenario_list(where .. ".streams", g.streams)) do
+      common.scenario_table(("%s.streams[%d]"):format(where, j), s, { "name", "events" })
+      common.scenario_value(("%s.streams[%d].name"):format(where, j), s.name, "string")
+      common.scenario_table(("%s.streams[%d].events"):format(where, j), s.events)
+    end
     local group = create_group(world, g.name, { retention_in_days = g.retention_in_days })
     for _, s in ipairs(g.streams or {}) do
       create_stream(world, group, s.name)

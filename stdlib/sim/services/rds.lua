@@ -17,9 +17,13 @@
 -- out available.
 local common = require("sim.services.common")
 local log = require("mnem.log")
+local model = require("aws.model")
 local secret = require("mnem.secret")
+local validate = require("aws.validate")
 
 local M = {}
+
+local function rds_model() return model.load("rds") end
 
 M.model = "rds"
 
@@ -514,14 +518,42 @@ local SNAKE = {
   performance_insights_retention_period = "PerformanceInsightsRetentionPeriod",
 }
 
-local function scenario_instance(world, spec)
+-- Writes the CreateDBInstance member names in MESSAGE as the scenario's
+-- snake_case keys, followed by the AWS name: "class (DBInstanceClass)".
+local function scenario_names(message)
+  local names = {}
+  for snake, aws in pairs(SNAKE) do names[aws] = snake end
+  return (message:gsub("%f[%w]([%u][%w]+)%f[^%w]", function(word)
+    return names[word] and ("%s (%s)"):format(names[word], word) or word
+  end))
+end
+
+-- Checks a scenario endpoint { address =, port = } at WHERE.
+local function check_endpoint(where, ep)
+  common.scenario_table(where, ep, { "address", "port", "Address", "Port" })
+  common.scenario_value(where .. ".address", ep.address or ep.Address, "string")
+  common.scenario_value(where .. ".port", ep.port or ep.Port, "port number (1-65535)", true)
+end
+
+local function scenario_instance(world, spec, where)
   local input = {}
-  for k, v in pairs(spec) do input[SNAKE[k] or k] = v end
-  if spec.tags and not spec.tags[1] then input.tags, input.Tags = nil, common.tag_list(spec.tags) end
+  for k, v in pairs(spec) do
+    if k ~= "endpoint" and k ~= "tags" then input[SNAKE[k] or k] = v end
+  end
+  if spec.tags then
+    common.scenario_table(where .. ".tags", spec.tags)
+    input.Tags = spec.tags[1] and spec.tags or common.tag_list(spec.tags)
+  end
   input.MasterUserPassword = input.MasterUserPassword or "scenario-password"
+  local label = ("%s (%s)"):format(where, tostring(input.DBInstanceIdentifier or "no identifier"))
+  local valid, problem = pcall(validate.input, rds_model(), "CreateDBInstance", input)
+  if not valid then
+    common.scenario_fail(label, scenario_names(tostring(problem):gsub("^rds%.CreateDBInstance: ", "")))
+  end
+  if spec.endpoint ~= nil then check_endpoint(where .. ".endpoint", spec.endpoint) end
   local ctx = {
     world = world, region = world.region,
-    fail = function(code, message) error(("scenario rds instance: %s: %s"):format(code, message), 0) end,
+    fail = function(code, message) common.scenario_fail(label, ("%s: %s"):format(code, scenario_names(message))) end,
   }
   validate_create(ctx, input)
   local inst = create_instance(ctx, input, {})
@@ -539,11 +571,18 @@ function M.init(world, section)
   st.instances = {}
   st.subnet_groups = {}
   st.durations = {}
-  local given = section.durations or {}
+  common.scenario_table("rds", section, { "durations", "endpoint", "subnet_groups", "instances" })
+  local given = common.scenario_table("rds.durations", section.durations,
+    { "creating", "backing_up", "backing-up", "modifying", "deleting" })
+  for key, value in pairs(given) do
+    common.scenario_value("rds.durations." .. key, value, "non-negative number")
+  end
   for k, v in pairs(DEFAULT_DURATIONS) do st.durations[k] = given[k] or given[k:gsub("_", "-")] or v end
+  if section.endpoint ~= nil then check_endpoint("rds.endpoint", section.endpoint) end
   st.endpoint = section.endpoint
   local region = world.region or "us-east-1"
-  for _, g in ipairs(section.subnet_groups or {}) do
+  for i, g in ipairs(common.scenario_list("rds.subnet_groups", section.subnet_groups)) do
+    common.scenario_value(("rds.subnet_groups[%d].name"):format(i), g.name, "string")
     local group = common.copy(g)
     group.arn = common.arn("rds", region, world.account, "subgrp:" .. g.name)
     st.subnet_groups[g.name] = group
@@ -556,7 +595,9 @@ function M.init(world, section)
       arn = common.arn("rds", region, world.account, "subgrp:default"),
     }
   end
-  for _, spec in ipairs(section.instances or {}) do scenario_instance(world, spec) end
+  for i, spec in ipairs(common.scenario_list("rds.instances", section.instances)) do
+    scenario_instance(world, spec, ("rds.instances[%d]"):format(i))
+  end
 end
 
 --- Returns the current fields of instance ID (advanced to now), or nil;

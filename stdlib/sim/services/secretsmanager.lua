@@ -217,7 +217,13 @@ end
 --- Sets up secrets from the scenario's `secretsmanager` SECTION.
 function M.init(world, section)
   state(world).secrets = {}
-  for _, spec in ipairs((section or {}).secrets or {}) do
+  common.scenario_table("secretsmanager", section, { "secrets" })
+  for i, spec in ipairs(common.scenario_list("secretsmanager.secrets", (section or {}).secrets)) do
+    local where = ("secretsmanager.secrets[%d]"):format(i)
+    common.scenario_table(where, spec, { "name", "value", "description" })
+    common.scenario_value(where .. ".name", spec.name, "string")
+    common.scenario_value(where .. ".value", spec.value, "string")
+    common.scenario_value(where .. ".description", spec.description, "string", true)
     local s = create(world, world.region or "us-east-1", spec.name, { description = spec.description })
     add_version(world, s, common.uuid(world), { string = spec.value })
   end

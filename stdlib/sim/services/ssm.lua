@@ -8,7 +8,8 @@
 -- Scenario section (optional):
 --   ssm = { parameters = { { name = "/app/db/host", value = "127.0.0.1", type = "String" },
 --                          { name = "/app/db/password", value = "...", type = "SecureString" } } }
--- `type` defaults to String; `key_id`, `description` and `tier` are optional.
+-- `type` defaults to String; `key_id`, `description`, `tier` and
+-- `data_type` are optional. Every parameter needs a string or number value.
 local common = require("sim.services.common")
 local secret = require("mnem.secret")
 
@@ -383,7 +384,26 @@ function M.init(world, section)
   local st = state(world)
   st.params = {}
   local region = world.region or "us-east-1"
-  for _, p in ipairs((section or {}).parameters or {}) do
+  common.scenario_table("ssm", section, { "parameters" })
+  local tiers = {}
+  for tier in pairs(MAX_VALUE) do tiers[#tiers + 1] = tier end
+  table.sort(tiers)
+  local types = common.sorted_keys(TYPES)
+  for i, p in ipairs(common.scenario_list("ssm.parameters", (section or {}).parameters)) do
+    local where = ("ssm.parameters[%d]"):format(i)
+    common.scenario_table(where, p, { "name", "value", "type", "key_id", "description", "tier", "data_type" })
+    common.scenario_value(where .. ".name", p.name, "string")
+    local function key(name) return ("%s.%s (parameter %s)"):format(where, name, p.name) end
+    common.scenario_value(key("value"), p.value, "string or number")
+    common.scenario_enum(key("type"), p.type, types)
+    common.scenario_enum(key("tier"), p.tier, tiers)
+    for _, name in ipairs({ "key_id", "description", "data_type" }) do
+      common.scenario_value(key(name), p[name], "string", true)
+    end
+    if #tostring(p.value) > MAX_VALUE[p.tier or "Standard"] then
+      common.scenario_fail(key("value"), ("is longer than the %d bytes of the %s tier"):format(
+        MAX_VALUE[p.tier or "Standard"], p.tier or "Standard"))
+    end
     put(world, region, p.name, {
       value = tostring(p.value), type = p.type or "String", key_id = p.key_id, description = p.description,
       tier = p.tier, data_type = p.data_type, user = common.arn("iam", "", world.account, "user/scenario"),

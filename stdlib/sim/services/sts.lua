@@ -100,6 +100,8 @@ end
 function M.init(world, section)
   local st = state(world)
   st.sessions = {}
+  common.scenario_table("sts", section, { "user" })
+  common.scenario_value("sts.user", (section or {}).user, "string", true)
   st.user = (section or {}).user or "mnem-sim"
 end
 
