@@ -66,7 +66,13 @@ function M.check_rule(rule, where)
   end
   if copy.service ~= nil then
     if type(copy.service) ~= "string" then fail(where, "service must be a string") end
-    copy.service = SERVICE_ALIASES[copy.service] or copy.service:gsub("-", "_")
+    local name = SERVICE_ALIASES[copy.service] or copy.service:gsub("-", "_")
+    local known = false
+    for _, service in ipairs(world_module.SERVICES) do known = known or service == name end
+    if not known then
+      fail(where, ("unknown service %s (services: %s)"):format(copy.service, table.concat(world_module.SERVICES, ", ")))
+    end
+    copy.service = name
   end
   if copy.operation ~= nil and type(copy.operation) ~= "string" then fail(where, "operation must be a string") end
   return copy

@@ -68,7 +68,9 @@ local function collect_faults(options)
       for _, item in ipairs(options.fault) do
         for key, value in pairs(faults.parse_spec(item, "--fault")) do rule[key] = value end
       end
-      if options.fault_service then rule.service = options.fault_service end
+      if options.fault_service then
+        rule.service = faults.check_rule({ service = options.fault_service }, "--fault-service").service
+      end
       rules[#rules + 1] = faults.check_rule(rule, "--fault")
     elseif options.fault_service then
       error("--fault-service needs at least one --fault", 0)
