@@ -70,6 +70,18 @@ function M.plain(value, depth, seen)
   return copy
 end
 
+-- Moves the Lua traceback of each string `error` field in the plain value
+-- ENTRY (the line, or an entry such as one of run_end's rollback_failed)
+-- to a `traceback` field beside it, so `error` is its one-line message.
+local function split_errors(entry)
+  if type(entry.error) == "string" and entry.traceback == nil then
+    entry.error, entry.traceback = M.split_traceback(entry.error)
+  end
+  for key, value in pairs(entry) do
+    if type(value) == "table" and key ~= "outputs" and key ~= "args" and key ~= "vars" then split_errors(value) end
+  end
+end
+
 local function timestamp(now)
   local seconds = math.floor(now)
   return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(math.floor((now - seconds) * 1000))
@@ -131,11 +143,7 @@ function Record:event(name, fields)
   if not self.file then return end
   local now = sys.now()
   local line = M.plain(fields or {})
-  -- A string error keeps its one-line message in `error`; a Lua traceback
-  -- after it goes to its own field.
-  if type(line.error) == "string" then
-    line.error, line.traceback = M.split_traceback(line.error)
-  end
+  split_errors(line)
   -- The fields the record's structure rests on are kept out of redaction:
   -- a short secret ("e", "1204", "status") must not turn a field name, the
   -- event name, the run id or a status word into the mask. Top-level field

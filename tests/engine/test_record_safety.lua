@@ -99,6 +99,9 @@ playbook { name = "p1", deadline = "1m", steps = {
   for _, name in ipairs({ "step_error", "retry", "step_finish", "rollback_finish", "run_end" }) do
     t.ok(seen[name], name .. " has an error")
   end
+  local failed = h.events(events, "run_end")[1].rollback_failed[1]
+  t.eq(failed.error:match("^[^\n]*rollback broke$") ~= nil, true, "rollback_failed error is one line")
+  t.contains(failed.traceback, "stack traceback:")
   local err = h.events(events, "step_error")[1]
   t.contains(err.error, "transient trouble")
   t.contains(err.traceback, "stack traceback:")
