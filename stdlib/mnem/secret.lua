@@ -31,6 +31,14 @@ function M.mark(value)
   local text = tostring(value)
   if text ~= "" and not known[text] and not PLACEHOLDERS[text] then
     known[text] = true
+    -- A secret with a quote, a backslash or a control character (a PEM
+    -- key) appears JSON-escaped when a table holding it is encoded for a
+    -- log line or a record; that form is masked too.
+    local ok, encoded = pcall(require("cjson").encode, text)
+    if ok then
+      local escaped = encoded:sub(2, -2)
+      if escaped ~= text then known[escaped] = true end
+    end
     rebuild()
   end
   return value
