@@ -411,8 +411,8 @@ function Wait:run()
     local outcome, acceptor = self:decide(output, err, state)
     if outcome == "success" then
       log.progress_done()
-      log.info(("%s: done after %s (%d polls); state: %s"):format(self.name, duration.format(self:elapsed()),
-        self.polls, state))
+      log.info(("%s: done after %s (%d poll%s); state: %s"):format(self.name, duration.format(self:elapsed()),
+        self.polls, self.polls == 1 and "" or "s", state))
       return output, state
     elseif outcome == "failure" then
       self:fail_acceptor(acceptor)

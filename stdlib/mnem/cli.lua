@@ -108,7 +108,10 @@ end
 
 local function report_failure(err)
   if type(err) == "table" and err.exit then
-    io.stderr:write(secret.redact("mnem: " .. tostring(err.message or err)), "\n")
+    local message = tostring(err.message or err)
+    -- Commands name themselves ("mnem run: ..."); add the prefix only once.
+    if message:sub(1, 5) ~= "mnem " and message:sub(1, 5) ~= "mnem:" then message = "mnem: " .. message end
+    io.stderr:write(secret.redact(message), "\n")
     return err.exit
   end
   io.stderr:write(secret.redact("mnem: internal error: " .. tostring(err)), "\n")

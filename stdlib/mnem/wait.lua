@@ -104,8 +104,8 @@ function M.until_(check, options)
       if results[3] ~= nil then last_state = state_text(results[3]) end
       if results[2] then
         log.progress_done()
-        log.info(("%s: done after %s (%d polls)%s"):format(description, duration.format(sys.monotonic() - started),
-          polls, last_state and ("; state: " .. last_state) or ""))
+        log.info(("%s: done after %s (%d poll%s)%s"):format(description, duration.format(sys.monotonic() - started),
+          polls, polls == 1 and "" or "s", last_state and ("; state: " .. last_state) or ""))
         return table.unpack(results, 2, results.n)
       end
     end

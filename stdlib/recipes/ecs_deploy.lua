@@ -169,9 +169,9 @@ local function wait_stable(ctx, spec, deployment_id)
     end
     local done = #svc.deployments == 1 and deployment.rolloutState == "COMPLETED"
       and deployment.runningCount == deployment.desiredCount
-    local state = ("rollout %s, %d/%d running, %d deployments, %d failed tasks"):format(
+    local state = ("rollout %s, %d/%d running, %d deployment%s, %d failed task%s"):format(
       deployment.rolloutState or "?", deployment.runningCount or 0, deployment.desiredCount or 0,
-      #svc.deployments, #evidence)
+      #svc.deployments, #svc.deployments == 1 and "" or "s", #evidence, #evidence == 1 and "" or "s")
     return done, state
   end, { timeout = spec.timeout or "20m", interval = spec.interval or "5s",
          description = ("ECS service %s stable"):format(spec.service) })
