@@ -156,14 +156,59 @@ local function value_text(value, shape)
   return nil
 end
 
--- Checks PARAMS against the input shape of OP (an operation of model M).
+-- Returns the member path in raw JSON request VALUE (decoded, checked
+-- against SHAPE) whose value has the wrong container type, and the type
+-- expected, or nil. The JSON parser drops such members, so without this
+-- check a string sent for a list would read as an absent member.
+local function json_container_problem(m, shape, value, path)
+  for name, ref in pairs(shape.members or {}) do
+    local raw = value[ref.locationName or name]
+    local member_shape = m.shapes[ref.shape]
+    local member_path = path == "" and name or (path .. "." .. name)
+    if raw ~= nil and raw ~= cjson.null and member_shape then
+      local kind = member_shape.type
+      local is_object = type(raw) == "table" and (next(raw) == nil or #raw == 0)
+      local is_array = type(raw) == "table" and (next(raw) == nil or #raw > 0)
+      if (kind == "structure" and not member_shape.document or kind == "map") and not is_object then
+        return member_path, kind == "map" and "a map" or "a structure"
+      elseif kind == "list" and not is_array then
+        return member_path, "a list"
+      elseif kind == "structure" and not member_shape.document then
+        local inner, expected = json_container_problem(m, member_shape, raw, member_path)
+        if inner then return inner, expected end
+      elseif kind == "list" and m.shapes[member_shape.member.shape].type == "structure" then
+        for i, item in ipairs(raw) do
+          local item_path = ("%s[%d]"):format(member_path, i)
+          if type(item) ~= "table" or #item > 0 then return item_path, "a structure" end
+          local inner, expected = json_container_problem(m, m.shapes[member_shape.member.shape], item, item_path)
+          if inner then return inner, expected end
+        end
+      end
+    end
+  end
+  return nil
+end
+
+-- Checks PARAMS (parsed from BODY) against the input shape of operation
+-- OP_NAME of model M.
 -- Returns nil when they are valid, else the message AWS sends with its
 -- validation error, e.g. "1 validation error detected: Value null at
 -- 'name' failed to satisfy constraint: Member must not be null".
-local function validation_problem(m, op_name, params)
+local function validation_problem(m, op_name, params, body)
+  local op = m.operations[op_name]
+  if m.metadata.protocol == "json" and op.input and type(body) == "string" and body:find("%S") then
+    local decoded, raw = pcall(cjson.decode, body)
+    local path, expected
+    if decoded and type(raw) == "table" then
+      path, expected = json_container_problem(m, m.shapes[op.input.shape], raw, "")
+    end
+    if path then
+      return ("1 validation error detected: The value at '%s' failed to satisfy constraint: Member must be %s")
+        :format(aws_member_path(path), expected)
+    end
+  end
   local ok, problem = pcall(validate.input, m, op_name, params)
   if ok then return nil end
-  local op = m.operations[op_name]
   problem = tostring(problem)
   local text = problem:gsub("^[%w%-]+%.[%w]+: ", "")
   local path = text:match("^missing required parameter (.+)$")
@@ -247,7 +292,7 @@ local function handle_api(sim, req)
     local e = faults_module.server_error(fault.status)
     resp = error_response(m, codec, e.code, e.message, e.status, request_id, e.sender_fault)
   else
-    local problem = validation_problem(m, op, params)
+    local problem = validation_problem(m, op, params, body)
     if problem then
       local code = proto == "query" and "ValidationError" or "ValidationException"
       resp = error_response(m, codec, code, problem, 400, request_id, true)

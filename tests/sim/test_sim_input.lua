@@ -76,6 +76,21 @@ t.test("lengths, enums and list items are checked", function()
   t.contains(body.message, "at 'names.2.member'")
 end)
 
+t.test("a wrong container type names the member", function()
+  local status, body = ssm("GetParameters", '{"Names": "/a"}')
+  t.eq(status, 400)
+  t.eq(body.__type, "ValidationException")
+  t.eq(body.message, "1 validation error detected: The value at 'names' failed to satisfy constraint: "
+    .. "Member must be a list")
+  local resp = dispatcher:handle(signed("ecs", "AmazonEC2ContainerServiceV20141113.DescribeServices",
+    '{"services": ["api"], "cluster": "c", "include": {"a": 1}}'))
+  t.eq(resp.status, 400)
+  t.contains(resp.body, "The value at 'include' failed to satisfy constraint: Member must be a list")
+  _, body = ssm("GetParametersByPath", '{"Path": "/a", "ParameterFilters": [["Key"]]}')
+  t.contains(body.message, "The value at 'parameterFilters.1.member' failed to satisfy constraint: "
+    .. "Member must be a structure")
+end)
+
 t.test("sensitive values stay out of the message", function()
   local _, body = ssm("PutParameter", '{"Name": "/x", "Value": 12345678, "Type": "String"}')
   t.eq(body.__type, "ValidationException")
