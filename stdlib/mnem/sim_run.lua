@@ -93,8 +93,8 @@ local function wait_ready(server, ready_file, log_file)
     if status and status.code == 2 then
       -- Exit status 2 is the simulator rejecting its scenario or options:
       -- the user's input, so a usage error with the simulator's message.
-      local text = (read_file(log_file) or ""):gsub("%s+$", "")
-      error(require("mnem.cli").usage_error(text ~= "" and text or "the simulator rejected its options"), 0)
+      local output = (read_file(log_file) or ""):gsub("%s+$", "")
+      error(require("mnem.cli").usage_error(output ~= "" and output or "the simulator rejected its options"), 0)
     end
     if status then
       errors.raise({ kind = "exec", code = "ExitStatus",

@@ -86,7 +86,7 @@ t.test("a wrong container type names the member", function()
     '{"services": ["api"], "cluster": "c", "include": {"a": 1}}'))
   t.eq(resp.status, 400)
   t.contains(resp.body, "The value at 'include' failed to satisfy constraint: Member must be a list")
-  _, body = ssm("GetParametersByPath", '{"Path": "/a", "ParameterFilters": [["Key"]]}')
+  status, body = ssm("GetParametersByPath", '{"Path": "/a", "ParameterFilters": [["Key"]]}')
   t.contains(body.message, "The value at 'parameterFilters.1.member' failed to satisfy constraint: "
     .. "Member must be a structure")
 end)
