@@ -87,6 +87,7 @@ t.test("a wrong container type names the member", function()
   t.eq(resp.status, 400)
   t.contains(resp.body, "The value at 'include' failed to satisfy constraint: Member must be a list")
   status, body = ssm("GetParametersByPath", '{"Path": "/a", "ParameterFilters": [["Key"]]}')
+  t.eq(status, 400)
   t.contains(body.message, "The value at 'parameterFilters.1.member' failed to satisfy constraint: "
     .. "Member must be a structure")
 end)
