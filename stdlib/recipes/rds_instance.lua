@@ -85,7 +85,7 @@ local function master_password(ctx, s)
 end
 
 -- Creates the instance; when RDS rejects explicit IOPS or throughput for
--- storage that is too small, retries once without them and says why.
+-- storage that is too small, retries once without them and logs why.
 local function create(ctx, s)
   local params = create_params(s, master_password(ctx, s))
   local out, err = aws.try(aws.rds.create_db_instance, params)
