@@ -11,52 +11,7 @@ return {
 }
 LUA
 
-# sim_start: starts the simulator on a free port and sets ENDPOINT.
-sim_start() {
-  "$MNEM" sim serve --port 0 --ready-file "$DIR/ready.json" --scenario "$DIR/scenario.lua" >"$DIR/sim.log" 2>&1 &
-  SIM_PID=$!
-  i=0
-  while [ ! -s "$DIR/ready.json" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-  [ -s "$DIR/ready.json" ] || return 1
-  ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$DIR/ready.json")
-}
-trap '[ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null' EXIT
-
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null
-export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 AWS_PAGER=
-awsj() { /usr/bin/aws --endpoint-url "$ENDPOINT" --output json "$@"; }
-
-# expect NAME PYTHON-EXPRESSION COMMAND...: COMMAND's JSON output is `d`.
-expect() {
-  name=$1 expr=$2; shift 2
-  if out=$("$@" 2>&1) && printf '%s' "$out" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if eval(sys.argv[1]) else 1)' "$expr"; then
-    t_pass "$name"
-  else
-    t_fail "$name" "$(printf '%s' "$out" | tail -n 5)"
-  fi
-}
-
-# expect_error NAME CODE COMMAND...: COMMAND fails with AWS error CODE.
-expect_error() {
-  name=$1 code=$2; shift 2
-  if out=$("$@" 2>&1); then t_fail "$name" "succeeded: $(printf '%s' "$out" | tail -n 3)"; return; fi
-  case "$out" in
-    *"($code)"*) t_pass "$name" ;;
-    *) t_fail "$name" "$(printf '%s' "$out" | tail -n 3)" ;;
-  esac
-}
-
-# expect_empty NAME COMMAND...: COMMAND succeeds and prints nothing, as the
-# CLI does for an operation whose output shape has no members.
-expect_empty() {
-  name=$1; shift
-  if ! out=$("$@" 2>&1); then t_fail "$name" "failed: $(printf '%s' "$out" | tail -n 3)"; return; fi
-  if [ -n "$out" ]; then t_fail "$name" "printed: $(printf '%s' "$out" | tail -n 3)"; return; fi
-  t_pass "$name"
-}
+. tests/lib/sim_cli.sh
 
 if ! "$MNEM" help sim >/dev/null 2>&1; then
   t_skip "sts, secrets manager and autoscaling through the aws cli" "this build has no mnem sim command yet"
