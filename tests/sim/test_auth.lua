@@ -3,57 +3,18 @@
 -- scoping, through the real AWS CLI and through requests signed here with
 -- mnem._sigv4 and sent with curl.
 local t = require("t")
+local sim_process = require("sim_process")
 local cjson = require("cjson")
 local sigv4 = require("mnem._sigv4")
 local auth = require("sim.auth")
 
-local MNEM = os.getenv("MNEM_BIN") or "build/mnem"
 local AWS_ENV = "AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null "
   .. "AWS_REGION=us-east-1 AWS_PAGER= AWS_MAX_ATTEMPTS=1 "
 local DIR = t.tmpdir()
 
-local function sh(command)
-  local p = io.popen(command .. " 2>&1; echo \"exit=$?\"")
-  local out = p:read("a")
-  p:close()
-  local status = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), status
-end
+local sh, write = sim_process.sh, sim_process.write
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local counter = 0
--- Every process a test starts, stopped at the end even when a test fails.
-local child_pids = {}
-
-local function start_sim(args)
-  counter = counter + 1
-  local ready = ("%s/ready%d.json"):format(DIR, counter)
-  local log = ("%s/sim%d.log"):format(DIR, counter)
-  os.execute(("%s sim serve --port 0 --ready-file %s %s >%s 2>&1 &"):format(MNEM, ready, args or "", log))
-  for _ = 1, 100 do
-    if exists(ready) then break end
-    os.execute("sleep 0.1")
-  end
-  if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
-  local info = cjson.decode(t.read_file(ready))
-  child_pids[#child_pids + 1] = math.tointeger(info.pid)
-  return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), log = log }
-end
-
-local function stop_sim(sim)
-  os.execute(("kill %d 2>/dev/null"):format(sim.pid))
-end
+local start_sim, stop_sim = sim_process.start, sim_process.stop
 
 local function aws(sim, key, secret, args, extra_env)
   return sh(("AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s %s %s /usr/bin/aws --endpoint-url %s --output json %s")
@@ -269,5 +230,5 @@ t.test("secret never in log", function()
 end)
 
 stop_sim(sim)
-for _, pid in ipairs(child_pids) do os.execute(("kill %d 2>/dev/null"):format(pid)) end
+sim_process.stop_all()
 return t.done()

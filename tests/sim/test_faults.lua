@@ -2,6 +2,7 @@
 -- by the real AWS CLI and curl, the --fault-service limit, the
 -- MNEM_SIM_FAULTS variable, scenario rules, and deterministic decisions.
 local t = require("t")
+local sim_process = require("sim_process")
 local cjson = require("cjson")
 local sigv4 = require("mnem._sigv4")
 local faults = require("sim.faults")
@@ -11,49 +12,9 @@ local AWS_ENV = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METAD
   .. "AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 AWS_PAGER= "
 local DIR = t.tmpdir()
 
-local function sh(command)
-  local p = io.popen(command .. " 2>&1; echo \"exit=$?\"")
-  local out = p:read("a")
-  p:close()
-  local status = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), status
-end
+local sh, write = sim_process.sh, sim_process.write
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local counter = 0
--- Every process a test starts, stopped at the end even when a test fails.
-local child_pids = {}
-
-local function start_sim(args, env)
-  counter = counter + 1
-  local ready = ("%s/ready%d.json"):format(DIR, counter)
-  local log = ("%s/sim%d.log"):format(DIR, counter)
-  os.execute(("%s %s sim serve --port 0 --ready-file %s %s >%s 2>&1 &"):format(env or "", MNEM, ready,
-    args or "", log))
-  for _ = 1, 100 do
-    if exists(ready) then break end
-    os.execute("sleep 0.1")
-  end
-  if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
-  local info = cjson.decode(t.read_file(ready))
-  child_pids[#child_pids + 1] = math.tointeger(info.pid)
-  return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), log = log }
-end
-
-local function stop_sim(sim)
-  os.execute(("kill %d 2>/dev/null"):format(sim.pid))
-end
+local start_sim, stop_sim = sim_process.start, sim_process.stop
 
 local function aws(sim, args, attempts)
   return sh(("%s AWS_MAX_ATTEMPTS=%d /usr/bin/aws --endpoint-url %s --output json %s"):format(AWS_ENV,
@@ -227,5 +188,5 @@ t.test("rules match service and operation", function()
   t.eq(injector:decide("rds", "GetParameter"), nil)
 end)
 
-for _, pid in ipairs(child_pids) do os.execute(("kill %d 2>/dev/null"):format(pid)) end
+sim_process.stop_all()
 return t.done()

@@ -4,7 +4,7 @@
 -- Each must get an HTTP 4xx (or a closed connection) while the server
 -- keeps serving other clients.
 local t = require("t")
-local cjson = require("cjson")
+local sim_process = require("sim_process")
 
 local MNEM = os.getenv("MNEM_BIN") or "build/mnem"
 local AWS_ENV = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true "
@@ -12,25 +12,7 @@ local AWS_ENV = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METAD
   .. "AWS_MAX_ATTEMPTS=1 "
 local DIR = t.tmpdir()
 
-local function sh(command)
-  local p = io.popen(command .. " 2>&1; echo \"exit=$?\"")
-  local out = p:read("a")
-  p:close()
-  local status = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), status
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
-end
+local sh, write, exists = sim_process.sh, sim_process.write, sim_process.exists
 
 -- A raw-socket client with three modes. `send PORT FILE [shutdown]` sends
 -- the bytes written in hex in FILE, reads until the server closes (or 5 s
@@ -91,24 +73,7 @@ local function hex(bytes)
   return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
 end
 
-local counter = 0
--- Every process a test starts, stopped at the end even when a test fails.
-local child_pids = {}
-
-local function start_sim(args)
-  counter = counter + 1
-  local ready = ("%s/ready%d.json"):format(DIR, counter)
-  local log = ("%s/sim%d.log"):format(DIR, counter)
-  os.execute(("%s sim serve --port 0 --ready-file %s %s >%s 2>&1 &"):format(MNEM, ready, args or "", log))
-  for _ = 1, 100 do
-    if exists(ready) then break end
-    os.execute("sleep 0.1")
-  end
-  if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
-  local info = cjson.decode(t.read_file(ready))
-  child_pids[#child_pids + 1] = math.tointeger(info.pid)
-  return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), log = log }
-end
+local start_sim = sim_process.start
 
 local sim = start_sim("--quiet")
 
@@ -264,7 +229,7 @@ srv:run(function() return { status = 200, body = "ok" } end)
     if exists(port_file) and t.read_file(port_file) ~= "" then break end
     os.execute("sleep 0.1")
   end
-  child_pids[#child_pids + 1] = tonumber(t.read_file(DIR .. "/slow.pid"))
+  sim_process.track(tonumber(t.read_file(DIR .. "/slow.pid")))
   local port = tonumber(t.read_file(port_file))
   local started = os.time()
   local out = send("GET / HTTP/1.1\r\nHost: x\r\n", false, port)
@@ -279,5 +244,5 @@ t.test("simulator process survived", function()
 end)
 
 os.execute(("kill %d 2>/dev/null"):format(sim.pid))
-for _, pid in ipairs(child_pids) do os.execute(("kill %d 2>/dev/null"):format(pid)) end
+sim_process.stop_all()
 return t.done()

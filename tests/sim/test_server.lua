@@ -3,6 +3,7 @@
 -- loopback-only rule, scenario errors, signals; and the world's clock,
 -- ids and randomness.
 local t = require("t")
+local sim_process = require("sim_process")
 local cjson = require("cjson")
 
 local MNEM = os.getenv("MNEM_BIN") or "build/mnem"
@@ -11,48 +12,9 @@ local AWS_ENV = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METAD
   .. "AWS_MAX_ATTEMPTS=1 "
 local DIR = t.tmpdir()
 
-local function sh(command)
-  local p = io.popen(command .. " 2>&1; echo \"exit=$?\"")
-  local out = p:read("a")
-  p:close()
-  local status = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), status
-end
+local sh, write, exists = sim_process.sh, sim_process.write, sim_process.exists
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local counter = 0
--- Every process a test starts, stopped at the end even when a test fails.
-local child_pids = {}
-
--- Starts `mnem sim serve ARGS` and returns { endpoint, port, pid, info,
--- log } once its ready file exists.
-local function start_sim(args, env)
-  counter = counter + 1
-  local ready = ("%s/ready%d.json"):format(DIR, counter)
-  local log = ("%s/sim%d.log"):format(DIR, counter)
-  os.execute(("%s %s sim serve --port 0 --ready-file %s %s >%s 2>&1 &"):format(env or "", MNEM, ready,
-    args or "", log))
-  for _ = 1, 100 do
-    if exists(ready) then break end
-    os.execute("sleep 0.1")
-  end
-  if not exists(ready) then error("the simulator did not start: " .. t.read_file(log)) end
-  local info = cjson.decode(t.read_file(ready))
-  child_pids[#child_pids + 1] = math.tointeger(info.pid)
-  return { endpoint = info.endpoint, port = math.tointeger(info.port), pid = math.tointeger(info.pid), info = info,
-    log = log, ready = ready }
-end
+local start_sim = sim_process.start
 
 local function alive(sim)
   return os.execute(("kill -0 %d 2>/dev/null"):format(sim.pid)) == true
@@ -209,7 +171,7 @@ end)
 ]])
   local port_file = DIR .. "/err_port"
   os.execute(("%s script %s %s >%s/err.log 2>&1 & echo $! >%s/err.pid"):format(MNEM, script, port_file, DIR, DIR))
-  child_pids[#child_pids + 1] = tonumber(t.read_file(DIR .. "/err.pid"))
+  sim_process.track(tonumber(t.read_file(DIR .. "/err.pid")))
   for _ = 1, 50 do
     if exists(port_file) and t.read_file(port_file) ~= "" then break end
     os.execute("sleep 0.1")
@@ -404,5 +366,5 @@ t.test("world loads service modules", function()
 end)
 
 stop_sim(sim)
-for _, pid in ipairs(child_pids) do os.execute(("kill %d 2>/dev/null"):format(pid)) end
+sim_process.stop_all()
 return t.done()
