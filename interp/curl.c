@@ -218,69 +218,6 @@ static const char *const request_keys[] = {
 };
 
 
-static size_t edit_distance(const char *a, const char *b)
-{
-  size_t la = strlen(a), lb = strlen(b), i, j;
-  size_t row[64];
-
-  if (lb >= 63 || la >= 63)
-    return (size_t)-1;
-  for (j = 0; j <= lb; j++)
-    row[j] = j;
-  for (i = 1; i <= la; i++) {
-    size_t prev = row[0], tmp;
-    row[0] = i;
-    for (j = 1; j <= lb; j++) {
-      size_t best = prev + (a[i - 1] == b[j - 1] ? 0 : 1);
-      if (row[j] + 1 < best)
-        best = row[j] + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      tmp = row[j];
-      row[j] = best;
-      prev = tmp;
-    }
-  }
-  return row[lb];
-}
-
-
-/* Raises when the options table at IDX has an unknown key, naming the
- * closest valid key when one is near. */
-static void check_keys(lua_State *L, int idx)
-{
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    const char *key, *best = NULL;
-    size_t best_d = 3, i;
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      luaL_error(L, "session:request: option keys must be strings");
-    key = lua_tostring(L, -1);
-    for (i = 0; request_keys[i] != NULL; i++)
-      if (strcmp(request_keys[i], key) == 0)
-        break;
-    if (request_keys[i] == NULL) {
-      /* Distances only for an unknown key: every request checks its
-       * options, and a valid key needs no suggestion. */
-      for (i = 0; request_keys[i] != NULL; i++) {
-        size_t d = edit_distance(key, request_keys[i]);
-        if (d < best_d) {
-          best_d = d;
-          best = request_keys[i];
-        }
-      }
-      if (best != NULL)
-        luaL_error(L,
-                   "session:request: unknown option '%s' (did you mean "
-                   "'%s'?)",
-                   key, best);
-      luaL_error(L, "session:request: unknown option '%s'", key);
-    }
-  }
-}
-
-
 /* [-0, +0] the number field NAME of the options at 2, or DEF. */
 static double opt_number(lua_State *L, const char *name, double def)
 {
@@ -732,7 +669,7 @@ static int session_request(lua_State *L)
 
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  check_keys(L, 2);
+  mnem_check_option_keys(L, 2, "session:request", request_keys);
   session_clear(s);
   curl_easy_reset(s->easy);
   s->too_big = s->interrupted = s->callback_failed = 0;

@@ -37,6 +37,13 @@ int luaopen_mnem_pg(lua_State *L);     /* mnem._pg: libpq binding */
 int luaopen_mnem_server(lua_State *L); /* mnem._server: loopback HTTP */
 int luaopen_cjson(lua_State *L);       /* cjson: lua-cjson, linked in */
 
+/*
+ * Raises when the table at idx has a key that is not in keys (a NULL-ended
+ * list), naming fname, the key and the closest valid key.  [-0, +0]
+ */
+void mnem_check_option_keys(lua_State *L, int idx, const char *fname,
+                            const char *const keys[]);
+
 /* Set by the SIGINT/SIGTERM handler; 0 while no signal has arrived. */
 extern volatile int mnem_signal_received;
 
