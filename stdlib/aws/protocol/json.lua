@@ -9,35 +9,13 @@
 -- CLI's. Timestamps go out as whole epoch seconds and come back as
 -- ISO-8601 UTC strings.
 local cjson = require("cjson")
+local common = require("aws.protocol.common")
 local shape_value = require("aws.shape_value")
 
 local M = {}
 
-local function ref_attr(m, ref, key)
-  if ref[key] ~= nil then return ref[key] end
-  local shape = m.shapes[ref.shape]
-  return shape and shape[key]
-end
-
--- Returns the value of header NAME (any case) from HEADERS, given either as
--- a map of names to values or as a list of {name, value} pairs.
-local function header_value(headers, name)
-  if type(headers) ~= "table" then return nil end
-  local wanted = name:lower()
-  for key, value in pairs(headers) do
-    if type(key) == "string" and key:lower() == wanted then return value end
-    if type(value) == "table" and type(value[1]) == "string" and value[1]:lower() == wanted then
-      return value[2]
-    end
-  end
-  return nil
-end
-
-local function find_operation(m, operation)
-  local op = m:operation(operation)
-  if not op then error(("%s: unknown operation %s"):format(m.service, tostring(operation)), 3) end
-  return op
-end
+local ref_attr, header_value = common.ref_attr, common.header_value
+local find_operation, excerpt, error_shape = common.find_operation, common.excerpt, common.error_shape
 
 local function content_type(m)
   return "application/x-amz-json-" .. (m.metadata.jsonVersion or "1.1")
@@ -277,13 +255,6 @@ function M.parse_response(m, operation, _, headers, body)
   return read_structure(m, m.shapes[op.output.shape], value) or {}, request_id
 end
 
-local function excerpt(body)
-  local text = tostring(body or ""):gsub("<[^>]*>", " "):gsub("[%c%s]+", " "):gsub("^ ", ""):gsub(" $", "")
-  text = text:gsub("[\128-\255]", "?")
-  if #text > 160 then text = text:sub(1, 157) .. "..." end
-  return text
-end
-
 --- Parses an error response. Returns { code, message, request_id }: the
 -- code from __type (after any "prefix#") or the x-amzn-ErrorType header
 -- (before any ":"). sender_fault stays nil because JSON errors do not carry
@@ -347,15 +318,6 @@ function M.build_response(m, operation, output, request_id)
   local body = "{}"
   if op.output then body = encode(m, op.output, output or {}, true) end
   return 200, { { "Content-Type", content_type(m) }, { "x-amzn-RequestId", request_id or "" } }, body
-end
-
-local function error_shape(m, code)
-  local shape = m.shapes[code]
-  if shape and shape.exception then return shape end
-  for _, candidate in pairs(m.shapes) do
-    if candidate.exception and candidate.error and candidate.error.code == code then return candidate end
-  end
-  return nil
 end
 
 --- Builds an error response: {"__type": CODE, "message": MESSAGE} with the

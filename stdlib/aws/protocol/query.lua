@@ -7,20 +7,16 @@
 -- uses. Request bodies match botocore's byte for byte: parameters in the
 -- order Action, Version, then members in the published model's order, each
 -- key and value encoded like Python's urllib.parse.quote_plus.
+local common = require("aws.protocol.common")
 local shape_value = require("aws.shape_value")
 local xml = require("mnem._xml")
 
 local M = {}
 
--- Shape helpers ------------------------------------------------------------
+local ref_attr, header_value = common.ref_attr, common.header_value
+local find_operation, excerpt, error_shape = common.find_operation, common.excerpt, common.error_shape
 
--- Returns the value of serialization attribute KEY for member reference REF:
--- the reference's own value, else the target shape's, as botocore merges them.
-local function ref_attr(m, ref, key)
-  if ref[key] ~= nil then return ref[key] end
-  local shape = m.shapes[ref.shape]
-  return shape and shape[key]
-end
+-- Shape helpers ------------------------------------------------------------
 
 -- Returns the XML element / query key name of member NAME with reference REF.
 local function member_key_name(m, ref, name)
@@ -36,20 +32,6 @@ local function namespace(m)
   local ns = m.metadata.xmlNamespace
   if type(ns) == "table" then ns = ns.uri end
   return ns
-end
-
--- Returns the value of header NAME (any case) from HEADERS, given either as
--- a map of names to values or as a list of {name, value} pairs.
-local function header_value(headers, name)
-  if type(headers) ~= "table" then return nil end
-  local wanted = name:lower()
-  for key, value in pairs(headers) do
-    if type(key) == "string" and key:lower() == wanted then return value end
-    if type(value) == "table" and type(value[1]) == "string" and value[1]:lower() == wanted then
-      return value[2]
-    end
-  end
-  return nil
 end
 
 -- Form encoding ------------------------------------------------------------
@@ -140,12 +122,6 @@ serialize = function(m, out, value, ref, prefix)
   else
     out[#out + 1] = { prefix, tostring(value) }
   end
-end
-
-local function find_operation(m, operation)
-  local op = m:operation(operation)
-  if not op then error(("%s: unknown operation %s"):format(m.service, tostring(operation)), 3) end
-  return op
 end
 
 --- Builds the HTTP request for OPERATION (AWS or snake_case name) with
@@ -301,14 +277,6 @@ function M.parse_response(m, operation, _, headers, body)
 end
 
 -- Errors -------------------------------------------------------------------
-
--- Returns a short single-line excerpt of BODY without tags or control bytes.
-local function excerpt(body)
-  local text = tostring(body or ""):gsub("<[^>]*>", " "):gsub("[%c%s]+", " "):gsub("^ ", ""):gsub(" $", "")
-  text = text:gsub("[\128-\255]", "?")
-  if #text > 160 then text = text:sub(1, 157) .. "..." end
-  return text
-end
 
 local function find_descendant(node, name)
   for _, child in ipairs(element_children(node)) do
@@ -581,16 +549,6 @@ function M.build_response(m, operation, output, request_id)
   out[#out + 1] = ("<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%s>"):format(
     escape(request_id), root)
   return 200, xml_headers(request_id), table.concat(out)
-end
-
--- Returns the error shape the code names (by shape name or error.code).
-local function error_shape(m, code)
-  local shape = m.shapes[code]
-  if shape and shape.exception then return shape end
-  for _, candidate in pairs(m.shapes) do
-    if candidate.exception and candidate.error and candidate.error.code == code then return candidate end
-  end
-  return nil
 end
 
 --- Builds an error response in the query protocol's ErrorResponse

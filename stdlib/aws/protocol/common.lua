@@ -1,0 +1,56 @@
+-- aws.protocol.common: helpers both wire codecs (query and JSON) share.
+local M = {}
+
+--- Returns the value of serialization attribute KEY for member reference
+-- REF: the reference's own value, else the target shape's, as botocore
+-- merges them.
+function M.ref_attr(m, ref, key)
+  if ref[key] ~= nil then return ref[key] end
+  local shape = m.shapes[ref.shape]
+  return shape and shape[key]
+end
+
+--- Returns the value of header NAME (any case) from HEADERS, given either
+-- as a map of names to values or as a list of {name, value} pairs.
+function M.header_value(headers, name)
+  if type(headers) ~= "table" then return nil end
+  local expected = name:lower()
+  for key, value in pairs(headers) do
+    if type(key) == "string" and key:lower() == expected then return value end
+    if type(value) == "table" and type(value[1]) == "string" and value[1]:lower() == expected then
+      return value[2]
+    end
+  end
+  return nil
+end
+
+--- Returns the model's operation OPERATION (AWS or snake_case name);
+-- raises naming the service when it has none, as a misuse of the codec's
+-- caller (error level 3).
+function M.find_operation(m, operation)
+  local op = m:operation(operation)
+  if not op then error(("%s: unknown operation %s"):format(m.service, tostring(operation)), 3) end
+  return op
+end
+
+--- Returns a short single-line excerpt of BODY without tags or control
+-- bytes, for error messages about responses that could not be parsed.
+function M.excerpt(body)
+  local text = tostring(body or ""):gsub("<[^>]*>", " "):gsub("[%c%s]+", " "):gsub("^ ", ""):gsub(" $", "")
+  text = text:gsub("[\128-\255]", "?")
+  if #text > 160 then text = text:sub(1, 157) .. "..." end
+  return text
+end
+
+--- Returns the error shape CODE names, by shape name or by its
+-- error.code, or nil.
+function M.error_shape(m, code)
+  local shape = m.shapes[code]
+  if shape and shape.exception then return shape end
+  for _, candidate in pairs(m.shapes) do
+    if candidate.exception and candidate.error and candidate.error.code == code then return candidate end
+  end
+  return nil
+end
+
+return M
