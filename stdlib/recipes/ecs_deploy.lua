@@ -88,7 +88,7 @@ end
 
 -- The line of LINES most likely to explain a crash: the last one that
 -- looks like an error, else the last line.
-local function telling_line(lines)
+local function likely_cause_line(lines)
   for i = #lines, 1, -1 do
     local lower = lines[i]:lower()
     if lower:find("error", 1, true) or lower:find("exception", 1, true) or lower:find("fatal", 1, true)
@@ -118,7 +118,7 @@ local function new_failures(spec, deployment_id, seen, definitions)
           local lines, stream = log_tail(task, container, definitions)
           evidence[#evidence + 1] = {
             task = task_id(task.taskArn), reason = task.stoppedReason, exit_code = container.exitCode,
-            container = container.name, line = telling_line(lines), lines = lines, stream = stream,
+            container = container.name, line = likely_cause_line(lines), lines = lines, stream = stream,
           }
         end
       end

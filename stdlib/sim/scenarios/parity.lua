@@ -45,7 +45,7 @@ local pg = {
   password = env("MNEM_SIM_PG_PASSWORD", "mnem-sim-password"),
 }
 
--- Where each environment's SSM parameters point before any playbook runs.
+-- The database each environment's SSM parameters point at before any playbook runs.
 local OLD_DATABASE = {
   dev = { host = pg.host, port = pg.port, name = "mnemosys_dev" },
   test = { host = pg.host, port = 5439, name = "mnemosys_test_old" },
@@ -66,7 +66,7 @@ local function db_parameters(env_name)
     { name = prefix .. "admin_user", value = pg.user },
     { name = prefix .. "admin_password", value = pg.password, type = "SecureString" },
     { name = prefix .. "app_user", value = "mnemosys_app" },
-    -- The throwaway server has no TLS; real RDS parameters would say "require".
+    -- The throwaway server has no TLS, so sslmode is "disable"; real RDS parameters would contain "require".
     { name = prefix .. "sslmode", value = "disable" },
   }
 end
