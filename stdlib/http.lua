@@ -308,7 +308,7 @@ function M.request(options)
     record_call(call)
     -- A request cut short by the step's deadline fails as that timeout.
     local engine = optional("mnem.engine")
-    if capped and engine and engine.check_deadline then engine.check_deadline() end
+    if capped and engine and engine.check_deadline then engine.check_deadline(failure.stage == "timeout") end
     error(err, 0)
   end
   call.http_status = response.status

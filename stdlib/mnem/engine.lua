@@ -57,9 +57,12 @@ end
 --- Raises the timeout error of the current step or run when its deadline
 -- has passed, and an interrupted error after SIGINT/SIGTERM; else returns.
 -- Primitives that cap a blocking call by `remaining()` call it when the
--- call fails, so the failure reads as the step's timeout.
-function M.check_deadline()
+-- call fails, so the failure reads as the step's timeout. RAN_OUT true says
+-- the capped call itself timed out: its clock (libcurl's milliseconds, for
+-- one) may stop a little before ours, so the deadline counts as passed.
+function M.check_deadline(ran_out)
   check_point()
+  if ran_out and current and current.deadline then error(timeout_error(), 0) end
 end
 
 --- Sleeps SECONDS (a number or a duration text) but raises a timeout error

@@ -309,7 +309,7 @@ local function run(conn, sql, params, n)
     call.status, call.error = "error", err
     record_call(call)
     -- Raised as the step's own timeout error when the engine has one.
-    if failure.timed_out and engine and engine.check_deadline then engine.check_deadline() end
+    if failure.timed_out and engine and engine.check_deadline then engine.check_deadline(true) end
     error(err, 0)
   end
   call.status, call.command = "ok", result.command

@@ -43,6 +43,26 @@ playbook {
   t.contains(err, "timed out")
 end)
 
+t.test("capped call that ran out counts as the deadline", function()
+  -- libcurl counts whole milliseconds, so a request capped by the step's
+  -- remaining time can stop a moment before the engine's clock passes the
+  -- deadline; the primitive says so and the step still fails as timed out.
+  h.setup(t)
+  local status, _, err = h.run([[
+playbook {
+  name = "ran-out",
+  steps = { step "Capped" { timeout = "30s", run = function()
+    require("mnem.engine").check_deadline(false)
+    require("mnem.engine").check_deadline(true)
+    error("must not get here")
+  end } },
+}
+]])
+  t.eq(status, 1, "exit status")
+  t.contains(err, 'step "Capped" timed out after 30s')
+  t.ok(not err:find("must not get here", 1, true), "check_deadline(true) raised")
+end)
+
 t.test("timeout is not retried", function()
   local dir = h.setup(t)
   local status = h.run([[
