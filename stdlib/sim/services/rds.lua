@@ -7,7 +7,7 @@
 --
 -- Scenario section (all optional):
 --   rds = {
---     durations = { creating = 300, backing_up = 120, modifying = 90, deleting = 60 },
+--     durations = { creating = 300, backing_up = 120, modifying = 90, modifying_settings = 15, deleting = 60 },
 --     endpoint = { address = "127.0.0.1", port = 5432 },  -- every new instance
 --     subnet_groups = { { name =, description =, vpc_id =, subnets = { { id =, az = } } } },
 --     instances = { { identifier =, engine =, class =, allocated_storage =, ... } },
@@ -27,7 +27,9 @@ local function rds_model() return model.load("rds") end
 
 M.model = "rds"
 
-local DEFAULT_DURATIONS = { creating = 300, backing_up = 120, modifying = 90, deleting = 60 }
+-- Phase durations in simulated seconds. modifying_settings is the short
+-- `modifying` phase of a setting applied at once (an estimate).
+local DEFAULT_DURATIONS = { creating = 300, backing_up = 120, modifying = 90, modifying_settings = 15, deleting = 60 }
 
 -- Engines the simulator accepts, with the default version and port.
 local ENGINES = {
@@ -416,9 +418,81 @@ local function check_modify(ctx, inst, input)
   end
 end
 
+-- Immediately applied members whose change RDS applies without leaving
+-- `available`. A change to any other member of IMMEDIATE_MEMBERS, or to
+-- the security groups, goes through a short `modifying` phase.
+-- NOTE: this list is an estimate. AWS documents no list of the settings
+-- that change without `modifying`.
+local METADATA_MEMBERS = {
+  DeletionProtection = true, CopyTagsToSnapshot = true, AutoMinorVersionUpgrade = true,
+  PreferredBackupWindow = true, PreferredMaintenanceWindow = true, MaxAllocatedStorage = true,
+}
+
+-- Returns true when the security group ids IDS differ from the instance's.
+local function security_groups_differ(inst, ids)
+  local current, requested = {}, {}
+  for _, group in ipairs(inst.fields.VpcSecurityGroups or {}) do current[#current + 1] = group.VpcSecurityGroupId end
+  for _, id in ipairs(ids) do requested[#requested + 1] = id end
+  table.sort(current)
+  table.sort(requested)
+  return table.concat(current, ",") ~= table.concat(requested, ",")
+end
+
+-- Applies the members of INPUT that RDS applies at once. Returns true when
+-- one of them changed a setting that goes through `modifying`.
+local function apply_immediate(inst, input)
+  local f = inst.fields
+  local needs_modifying = false
+  for member, field in pairs(IMMEDIATE_MEMBERS) do
+    if input[member] ~= nil and input[member] ~= f[field] then
+      f[field] = input[member]
+      if not METADATA_MEMBERS[member] then needs_modifying = true end
+    end
+  end
+  if input.EnablePerformanceInsights == false then f.PerformanceInsightsRetentionPeriod = nil end
+  if input.EnablePerformanceInsights and not f.PerformanceInsightsRetentionPeriod then
+    f.PerformanceInsightsRetentionPeriod = 7
+  end
+  if input.VpcSecurityGroupIds and security_groups_differ(inst, input.VpcSecurityGroupIds) then
+    f.VpcSecurityGroups = security_groups(input.VpcSecurityGroupIds)
+    needs_modifying = true
+  end
+  return needs_modifying
+end
+
+-- Records in inst.pending the value VALUE requested for FIELD. A value
+-- equal to the current one is no change, so it removes a change of that
+-- field still pending from an earlier request. A password always changes.
+local function set_pending(inst, field, value)
+  if field ~= "MasterUserPassword" and value == inst.fields[field] then
+    inst.pending[field] = nil
+  else
+    inst.pending[field] = value
+  end
+end
+
+-- Records the pending members of INPUT, and the IOPS and throughput gp3
+-- reports for the pending size when the request sets none.
+local function record_pending(inst, input)
+  for member, field in pairs(PENDING_MEMBERS) do
+    if input[member] ~= nil then set_pending(inst, field, input[member]) end
+  end
+  local f, pending = inst.fields, inst.pending
+  local storage_type = pending.StorageType or f.StorageType
+  if storage_type == "gp3" and (pending.StorageType or pending.AllocatedStorage) then
+    local iops, throughput = storage_defaults("gp3", pending.AllocatedStorage or f.AllocatedStorage)
+    if input.Iops == nil then set_pending(inst, "Iops", iops) end
+    if input.StorageThroughput == nil then set_pending(inst, "StorageThroughput", throughput) end
+  end
+end
+
 --- ModifyDBInstance: settings such as DeletionProtection apply at once;
--- class, storage and the rest become PendingModifiedValues, applied after a
--- `modifying` phase when ApplyImmediately is set.
+-- class, storage and the rest that differ from the current values become
+-- PendingModifiedValues. With ApplyImmediately, the pending values
+-- (earlier ones included) are applied after a `modifying` phase. A changed
+-- setting applied at once (backups, monitoring, security groups) goes
+-- through a short `modifying` phase. A request that changes nothing
+-- leaves the instance as it was.
 function M.operations.ModifyDBInstance(ctx, input)
   advance(ctx.world)
   common.require_field(ctx, input, "DBInstanceIdentifier")
@@ -428,30 +502,15 @@ function M.operations.ModifyDBInstance(ctx, input)
     ctx.fail("InvalidDBInstanceState", ("Database instance is not in available state."), 400)
   end
   check_modify(ctx, inst, input)
-  for member, field in pairs(IMMEDIATE_MEMBERS) do
-    if input[member] ~= nil then inst.fields[field] = input[member] end
-  end
-  if input.EnablePerformanceInsights == false then inst.fields.PerformanceInsightsRetentionPeriod = nil end
-  if input.EnablePerformanceInsights and not inst.fields.PerformanceInsightsRetentionPeriod then
-    inst.fields.PerformanceInsightsRetentionPeriod = 7
-  end
-  if input.VpcSecurityGroupIds then inst.fields.VpcSecurityGroups = security_groups(input.VpcSecurityGroupIds) end
-  local changed = false
-  for member, field in pairs(PENDING_MEMBERS) do
-    if input[member] ~= nil and input[member] ~= inst.fields[field] then
-      inst.pending[field] = input[member]
-      changed = true
-    end
-  end
+  local needs_modifying = apply_immediate(inst, input)
   if input.MasterUserPassword then secret.mark(input.MasterUserPassword) end
-  if inst.pending.StorageType == "gp3" or (inst.fields.StorageType == "gp3" and inst.pending.AllocatedStorage) then
-    local size = inst.pending.AllocatedStorage or inst.fields.AllocatedStorage
-    if input.Iops == nil then inst.pending.Iops = select(1, storage_defaults("gp3", size)) end
-    if input.StorageThroughput == nil then inst.pending.StorageThroughput = select(2, storage_defaults("gp3", size)) end
-  end
-  if changed and input.ApplyImmediately then
-    local now = ctx.world:now()
-    inst.phases = { { status = "modifying", ends = now + durations(ctx.world).modifying, apply_pending = true } }
+  record_pending(inst, input)
+  local now = ctx.world:now()
+  local d = durations(ctx.world)
+  if input.ApplyImmediately and next(inst.pending) then
+    inst.phases = { { status = "modifying", ends = now + d.modifying, apply_pending = true } }
+  elseif needs_modifying then
+    inst.phases = { { status = "modifying", ends = now + d.modifying_settings } }
   end
   return { DBInstance = instance_output(ctx.world, inst) }
 end
@@ -573,7 +632,7 @@ function M.init(world, section)
   st.durations = {}
   common.scenario_table("rds", section, { "durations", "endpoint", "subnet_groups", "instances" })
   local given = common.scenario_table("rds.durations", section.durations,
-    { "creating", "backing_up", "backing-up", "modifying", "deleting" })
+    { "creating", "backing_up", "backing-up", "modifying", "modifying_settings", "deleting" })
   for key, value in pairs(given) do
     common.scenario_value("rds.durations." .. key, value, "non-negative number")
   end
