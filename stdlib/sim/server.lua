@@ -496,7 +496,7 @@ function M.new(options)
   for _, rule in ipairs(options.faults or {}) do rules[#rules + 1] = rule end
   local ok, injector = pcall(faults_module.new, rules, world.seed)
   if not ok then
-    error({ scenario_error = true, message = ("invalid scenario %s: %s"):format(scenario_path or "table",
+    error({ scenario_error = true, message = world_module.scenario_message(scenario_path or "table", scenario,
       tostring(injector)) }, 0)
   end
   local self = setmetatable({

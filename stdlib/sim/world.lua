@@ -6,8 +6,9 @@
 -- keep their state in world.state[name] and reach each other through
 -- world:service(name). Nothing runs in the background: services advance
 -- their state machines from timestamps, comparing with world:now().
-local sys = require("mnem._sys")
+local scenario_lines = require("sim.scenario_lines")
 local secret = require("mnem.secret")
+local sys = require("mnem._sys")
 
 local M = {}
 
@@ -79,8 +80,18 @@ local function closest(name, candidates)
   return nil
 end
 
-local function scenario_error(path, message)
-  error({ scenario_error = true, message = ("invalid scenario %s: %s"):format(path, message) }, 0)
+--- Returns the message of a mistake in SCENARIO, loaded from the file
+-- PATH: "invalid scenario PATH: TEXT", followed by "(at PATH:LINE)" when
+-- the line of the entry that TEXT names by its key path is known.
+function M.scenario_message(path, scenario, text)
+  local line = scenario and scenario_lines.line_of(scenario, text)
+  local message = ("invalid scenario %s: %s"):format(path, text)
+  if line then message = ("%s (at %s:%d)"):format(message, path, line) end
+  return message
+end
+
+local function scenario_error(path, message, scenario)
+  error({ scenario_error = true, message = M.scenario_message(path, scenario, message) }, 0)
 end
 
 local function check_scenario(path, scenario)
@@ -90,12 +101,12 @@ local function check_scenario(path, scenario)
     if type(key) ~= "string" or not known[key] then
       local hint = type(key) == "string" and closest(key, M.SCENARIO_KEYS)
       local suggestion = hint and (" (did you mean " .. hint .. "?)") or ""
-      scenario_error(path, ("unknown key %s%s"):format(tostring(key), suggestion))
+      scenario_error(path, ("unknown key %s%s"):format(tostring(key), suggestion), scenario)
     end
   end
   local function expect(key, kind)
     if scenario[key] ~= nil and type(scenario[key]) ~= kind then
-      scenario_error(path, ("%s must be a %s, got %s"):format(key, kind, type(scenario[key])))
+      scenario_error(path, ("%s must be a %s, got %s"):format(key, kind, type(scenario[key])), scenario)
     end
   end
   expect("account", "string")
@@ -107,20 +118,22 @@ local function check_scenario(path, scenario)
   expect("seed", "number")
   expect("faults", "table")
   if scenario.time_scale and scenario.time_scale <= 0 then
-    scenario_error(path, "time_scale must be a positive number of simulated seconds per real second")
+    scenario_error(path, "time_scale must be a positive number of simulated seconds per real second", scenario)
   end
   for i, entry in ipairs(scenario.credentials or {}) do
     if type(entry) ~= "table" or type(entry.access_key_id) ~= "string" or type(entry.secret_access_key) ~= "string" then
-      scenario_error(path, ("credentials[%d] must have string access_key_id and secret_access_key"):format(i))
+      scenario_error(path, ("credentials[%d] must have string access_key_id and secret_access_key"):format(i),
+        scenario)
     end
   end
 end
 
 --- Loads the scenario file at PATH: a Lua chunk returning a table. Raises
--- { scenario_error = true, message } naming the file (and the line, for
--- syntax and run-time errors) when the file is missing or invalid.
+-- { scenario_error = true, message } naming the file when the file is
+-- missing or invalid, and the line of a syntax or run-time error or of
+-- the entry with the mistake.
 function M.load_scenario(path)
-  local chunk, load_error = loadfile(path, "t")
+  local chunk, load_error = scenario_lines.load(path)
   if not chunk then scenario_error(path, load_error) end
   local ok, scenario = pcall(chunk)
   if not ok then scenario_error(path, tostring(scenario)) end
@@ -257,7 +270,7 @@ function M.new(options)
         local text = type(problem) == "table" and (problem.message or problem.code) or problem
         text = tostring(text):gsub("^[^:\n]*%.lua:%d+: ", "")
         if not text:find("^" .. name .. "[%.:%[]") then text = ("%s: %s"):format(name, text) end
-        scenario_error(options.scenario_path or "table", text)
+        scenario_error(options.scenario_path or "table", text, scenario)
       end
     end
   end
