@@ -7,7 +7,7 @@ python3 tests/aws/client_server.py "$DIR" >"$DIR/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null' EXIT
 i=0
-while [ ! -f "$DIR/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+while [ ! -f "$DIR/port" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
 URL="http://127.0.0.1:$(cat "$DIR/port")"
 
 # script JSON: sets the server's next responses and clears captured requests.

@@ -328,7 +328,7 @@ t.test("wait delegates to the waiter", function()
   local log = require("mnem.log")
   log.configure{ level = "warn" }
   local ok, err = pcall(client.rds.wait, "db_instance_available", { DBInstanceIdentifier = "db1" },
-    { interval = 0.05, timeout = 5 })
+    { interval = 0.05, timeout = 30 })
   log.configure{ level = "info" }
   t.ok(ok, tostring(err))
   t.eq(#server:requests(), 2, "polled until available")

@@ -31,7 +31,8 @@ local function start_server()
   os.execute(("python3 %s %s %s >%s/server.out 2>&1 & echo $! >%s"):format(
     quote(ROOT .. "/tests/aws/capture_server.py"), quote(server.port_file), quote(server.log), dir, pid_file))
   server.pid = tonumber(t.read_file(pid_file):match("%d+"))
-  for _ = 1, 100 do
+  -- Up to 30 s: a loaded machine can be slow to start Python.
+  for _ = 1, 600 do
     if exists(server.port_file) then break end
     os.execute("sleep 0.05")
   end

@@ -139,7 +139,8 @@ end)
 t.test("timeout names last state", function()
   local svc = rds({ instances("modifying") })
   local err = t.raises(function()
-    waiter.wait(svc, "db_instance_available", DB, options{ timeout = 0.05 })
+    -- Polls every 0.01 s for 1 s: a second poll fits even on a slow machine.
+    waiter.wait(svc, "db_instance_available", DB, options{ timeout = 1 })
   end)
   t.eq(err.kind, "timeout")
   t.eq(err.code, "WaiterTimeout")
@@ -157,7 +158,7 @@ t.test("timeout accepts duration text", function()
     waiter.wait(svc, "db_instance_available", DB, { timeout = "50ms", interval = "20ms" })
   end)
   t.eq(err.code, "WaiterTimeout")
-  t.ok(sys.monotonic() - started < 2, "stopped near the 50ms timeout")
+  t.ok(sys.monotonic() - started < 10, "stopped near the 50ms timeout")
 end)
 
 t.test("leave_state ignores stale available", function()
@@ -175,9 +176,13 @@ end)
 
 t.test("leave_state ends after grace", function()
   local svc = rds({ instances("available") })
-  local _, state = waiter.wait(svc, "db_instance_available", DB, options{ leave_state = "available", grace = 0.04 })
+  local started = sys.monotonic()
+  local _, state = waiter.wait(svc, "db_instance_available", DB, options{ leave_state = "available", grace = 0.3 })
   t.eq(state, "available")
-  t.ok(#svc.calls >= 3, "kept polling through the grace time, polls: " .. #svc.calls)
+  -- The elapsed time, not a count of polls, shows that the wait lasted the
+  -- grace time, because a loaded machine may fit fewer polls into it.
+  t.ok(#svc.calls >= 2, "the first poll was not accepted, polls: " .. #svc.calls)
+  t.ok(sys.monotonic() - started >= 0.3, "kept polling through the grace time")
 end)
 
 t.test("leave_state skips stopped failure", function()
@@ -373,7 +378,7 @@ t.test("signal interrupts wait", function()
   -- system() ignores SIGINT while its child runs, so the kill comes later
   -- from a background shell, during the waiter's sleep.
   local err = t.raises(function()
-    waiter.wait(svc, "db_instance_available", DB, { interval = 5, timeout = 10, on_poll = function()
+    waiter.wait(svc, "db_instance_available", DB, { interval = 60, timeout = 120, on_poll = function()
       os.execute("(sleep 0.3; kill -INT " .. sys.getpid() .. ") &")
     end })
   end)

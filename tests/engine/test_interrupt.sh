@@ -35,7 +35,8 @@ run_and_kill() {
   "$MNEM" run "$TMP/playbook.lua" --state-dir "$dir/state" --var "dir=$dir" "$@" >"$dir/out" 2>"$dir/err" &
   pid=$!
   i=0
-  while ! grep -q waiting "$dir/log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  # Up to 30 s: a loaded machine can be slow to start mnem.
+  while ! grep -q waiting "$dir/log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
   sleep 0.2
   kill "-$sig" "$pid"
   wait "$pid"

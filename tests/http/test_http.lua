@@ -85,11 +85,12 @@ end)
 
 t.test("timeout waiting for headers", function()
   local started = sys.monotonic()
-  local err = t.raises(function() http.get(base .. "/slow-headers?delay=3", { timeout = "500ms" }) end)
+  -- The server waits 30 s; returning within 10 s proves the timeout cut it.
+  local err = t.raises(function() http.get(base .. "/slow-headers?delay=30", { timeout = "500ms" }) end)
   t.eq(err.code, "Timeout")
   t.eq(err.stage, "timeout")
   t.eq(err.retryable, true)
-  t.ok(sys.monotonic() - started < 2.5, "returned near the timeout")
+  t.ok(sys.monotonic() - started < 10, "returned near the timeout")
 end)
 
 t.test("slow body within timeout", function()
@@ -194,6 +195,9 @@ t.test("wait_healthy refused names state", function()
 end)
 
 t.test("wait_healthy JSON state shown", function()
+  -- The first poll of a name returns "starting". Taking it here means every
+  -- poll of the wait sees "ok", however few fit in its time.
+  t.eq(http.get(base .. "/health?name=b&after=0").status, 200)
   local err = t.raises(function()
     http.wait_healthy(base .. "/health?name=b&after=0", {
       interval = 0.05, timeout = 0.2, expect_json = { status = "ready" },

@@ -10,7 +10,9 @@ local port, pid = server:read("l"):match("^(%d+) (%d+)$")
 local base = "http://127.0.0.1:" .. port
 
 -- Runs playbook TEXT with `mnem run`; returns the exit status, stderr and
--- the seconds it took.
+-- the seconds it took. The route never responds, so the time bounds below
+-- only prove that something stopped the request. They leave a slow, loaded
+-- machine room for starting mnem.
 local function run(text)
   local dir = t.tmpdir()
   local f = assert(io.open(dir .. "/p.lua", "w"))
@@ -29,7 +31,7 @@ playbook { name = "h1", steps = {
   step "capped" { timeout = "1s", retry = false, run = function() http.get("%s/hang") end } } }
 ]]):format(base))
   t.eq(status, 1)
-  t.ok(took < 5, ("returned near the timeout, took %.1fs"):format(took))
+  t.ok(took < 10, ("returned near the timeout, took %.1fs"):format(took))
   t.contains(err, 'step "capped" timed out after 1s')
 end)
 
@@ -39,7 +41,7 @@ playbook { name = "h3", deadline = "2s", steps = {
   step "capped" { retry = false, run = function() http.get("%s/hang", { timeout = "1m" }) end } } }
 ]]):format(base))
   t.eq(status, 1)
-  t.ok(took < 6, ("returned near the deadline, took %.1fs"):format(took))
+  t.ok(took < 10, ("returned near the deadline, took %.1fs"):format(took))
   t.contains(err, "the run deadline of 2s passed")
 end)
 
@@ -49,7 +51,7 @@ playbook { name = "h4", steps = {
   step "own" { timeout = "30s", retry = false, run = function() http.get("%s/hang", { timeout = "500ms" }) end } } }
 ]]):format(base))
   t.eq(status, 1)
-  t.ok(took < 5, ("returned near the request timeout, took %.1fs"):format(took))
+  t.ok(took < 10, ("returned near the request timeout, took %.1fs"):format(took))
   t.contains(err, "http Timeout")
 end)
 

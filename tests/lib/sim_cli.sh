@@ -2,12 +2,16 @@
 # AWS CLI. A test sets DIR (a fresh folder) and writes $DIR/scenario.lua,
 # then sources this file and calls sim_start.
 
-# sim_start: starts the simulator on a free port and sets ENDPOINT.
+# sim_start: starts the simulator on a free port and sets ENDPOINT. Waits
+# up to 30 s for its ready file, less when the simulator exits.
 sim_start() {
   "$MNEM" sim serve --port 0 --ready-file "$DIR/ready.json" --scenario "$DIR/scenario.lua" >"$DIR/sim.log" 2>&1 &
   SIM_PID=$!
   i=0
-  while [ ! -s "$DIR/ready.json" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  while [ ! -s "$DIR/ready.json" ] && [ $i -lt 300 ] && kill -0 "$SIM_PID" 2>/dev/null; do
+    sleep 0.1
+    i=$((i + 1))
+  done
   [ -s "$DIR/ready.json" ] || return 1
   ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$DIR/ready.json")
 }

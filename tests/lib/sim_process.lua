@@ -44,7 +44,7 @@ end
 --- Starts `mnem sim serve --port 0 ARGS` with the environment assignments
 -- ENV in front, and returns { endpoint, port, pid, info, log, ready } once
 -- its ready file exists. Raises with the simulator's log when it does not
--- start within 10 s.
+-- start within 30 s (a loaded machine can take seconds).
 function M.start(args, env)
   dir = dir or t.tmpdir()
   counter = counter + 1
@@ -52,7 +52,7 @@ function M.start(args, env)
   local log = ("%s/sim%d.log"):format(dir, counter)
   os.execute(("%s %s sim serve --port 0 --ready-file %s %s >%s 2>&1 &"):format(env or "", M.MNEM, ready,
     args or "", log))
-  for _ = 1, 100 do
+  for _ = 1, 300 do
     if M.exists(ready) then break end
     os.execute("sleep 0.1")
   end

@@ -20,7 +20,7 @@ sim_start() {
   i=0
   while [ ! -s "$SIM_DIR/ready.json" ]; do
     i=$((i + 1))
-    if [ $i -gt 200 ] || ! kill -0 "$SIM_PID" 2>/dev/null; then
+    if [ $i -gt 600 ] || ! kill -0 "$SIM_PID" 2>/dev/null; then
       echo "the simulator did not start:" >&2
       cat "$SIM_DIR/sim.log" >&2
       return 1

@@ -91,8 +91,16 @@ t.test("server loss inside transaction", function()
 end)
 
 t.test("server loss during long statement", function()
-  local killer = io.popen(("sleep 0.5; . '%s/tests/lib/pg.sh'; pg_stop '%s/pg'"):format(root, dir), "r")
-  local err = t.raises(function() conn:exec("SELECT pg_sleep(30)") end)
+  -- The server stops once the statement shows as active (up to 60 s on a
+  -- loaded machine), so the loss always comes during the statement.
+  local killer = io.popen(([[
+. '%s/tests/lib/pg.sh'
+i=0
+while [ $i -lt 600 ] && ! psql -X -A -t -h 127.0.0.1 -p %s -U postgres -d postgres -c "SELECT count(*) FROM
+    pg_stat_activity WHERE state = 'active' AND query LIKE '%%mnem-loss-test%%' AND pid <> pg_backend_pid()" \
+    2>/dev/null | grep -qx 1; do sleep 0.1; i=$((i + 1)); done
+pg_stop '%s/pg']]):format(root, port, dir), "r")
+  local err = t.raises(function() conn:exec("SELECT pg_sleep(30) /* mnem-loss-test */") end)
   killer:close()
   t.eq(err.retryable, true)
   t.ok(err.code:sub(1, 2) == "08" or err.code:sub(1, 3) == "57P", "connection class code, got " .. err.code)

@@ -116,8 +116,12 @@ t.test("sigterm exits 0", function()
   local other = start_sim("--quiet")
   local out = sh(("kill %d; while kill -0 %d 2>/dev/null; do sleep 0.1; done; echo done"):format(other.pid, other.pid))
   t.contains(out, "done")
-  local status_out = sh(("%s sim serve --port 0 --quiet 2>/dev/null & pid=$!; sleep 1; kill -TERM $pid; wait $pid; "
-    .. "echo status=$?"):format(MNEM))
+  -- The signal is sent once the ready file exists (up to 30 s), not after
+  -- a fixed pause that a loaded machine may outlast.
+  local ready = DIR .. "/sigterm-ready.json"
+  local status_out = sh(("%s sim serve --port 0 --quiet --ready-file %s 2>/dev/null & pid=$!; i=0; "
+    .. "while [ ! -s %s ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done; kill -TERM $pid; wait $pid; "
+    .. "echo status=$?"):format(MNEM, ready, ready))
   t.contains(status_out, "status=0")
 end)
 

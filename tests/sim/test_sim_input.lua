@@ -143,7 +143,8 @@ local function start_sim(args)
   os.execute(("%s sim serve --port 0 --ready-file %s %s >%s 2>&1 & echo $! >%s"):format(MNEM, ready, args, log,
     pid_file))
   local pid = math.tointeger(tonumber(t.read_file(pid_file)))
-  for _ = 1, 100 do
+  -- Up to 30 s: a loaded machine can be slow to start the simulator.
+  for _ = 1, 300 do
     if exists(ready) then break end
     if os.execute(("kill -0 %d 2>/dev/null"):format(pid)) ~= true then break end
     os.execute("sleep 0.1")

@@ -12,7 +12,7 @@ return {
   account = "123456789012", region = "us-east-1", time_scale = 50,
   credentials = { { access_key_id = "test", secret_access_key = "test" } },
   rds = {
-    durations = { creating = 300, backing_up = 120, modifying = 90, deleting = 60 },
+    durations = { creating = 1000, backing_up = 120, modifying = 90, deleting = 60 },
     subnet_groups = { { name = "app-db", description = "app databases", vpc_id = "vpc-0123456789abcdef0",
                         subnets = { { id = "subnet-0aaa", az = "us-east-1a" }, { id = "subnet-0bbb", az = "us-east-1b" } } } },
   },
@@ -37,9 +37,10 @@ CREATE="rds create-db-instance --db-instance-identifier app-db --db-instance-cla
 # shellcheck disable=SC2086
 expect "create returns creating" 'd["DBInstance"]["DBInstanceStatus"] == "creating" and d["DBInstance"]["Iops"] == 3000' \
   awsj $CREATE
-# This check runs right after the create, because `creating` lasts 300
-# simulated seconds (6 s at time_scale 50). The next check proves that the
-# instance was still creating.
+# This check runs right after the create, because `creating` lasts 1000
+# simulated seconds (20 s at time_scale 50: room for a few AWS CLI calls on
+# a slow, loaded machine). The next check proves that the instance was
+# still creating.
 expect_error "modify while creating" InvalidDBInstanceState awsj rds modify-db-instance \
   --db-instance-identifier app-db --allocated-storage 30 --apply-immediately
 expect "rejected modify left it creating" '
@@ -63,7 +64,7 @@ expect "subnet group is described" 'd["DBSubnetGroups"][0]["VpcId"] == "vpc-0123
 expect_error "unknown subnet group is not found" DBSubnetGroupNotFoundFault awsj rds describe-db-subnet-groups \
   --db-subnet-group-name nope
 
-check "instance becomes available" wait_for 60 'd["DBInstances"][0]["DBInstanceStatus"] == "available"' \
+check "instance becomes available" wait_for 120 'd["DBInstances"][0]["DBInstanceStatus"] == "available"' \
   awsj rds describe-db-instances --db-instance-identifier app-db
 check "wait db-instance-available returns" awsj rds wait db-instance-available --db-instance-identifier app-db
 expect "available instance has its fields" '
