@@ -157,7 +157,8 @@ local function run(argv, options, fn)
 
   local timeout = options.timeout and duration.parse(options.timeout, fn .. ": timeout")
   local remaining = engine_remaining()
-  if remaining and (not timeout or remaining < timeout) then timeout = math.max(remaining, 0) end
+  local capped = false
+  if remaining and (not timeout or remaining < timeout) then timeout, capped = math.max(remaining, 0), true end
   local limit = options.max_output or 16 * 1024 * 1024
   local stream = options.stream ~= false
 
@@ -230,6 +231,10 @@ local function run(argv, options, fn)
                status = (failure or not result.ok) and "error" or "ok",
                exit_code = result.code, duration = result.duration }
   if failure then
+    -- A command cut short by the step's deadline fails as that timeout. Its
+    -- clock started before the deadline was read, so it runs out first.
+    local engine = package.loaded["mnem.engine"]
+    if capped and failure.code == "Timeout" and engine and engine.check_deadline then engine.check_deadline(true) end
     failure.command, failure.stdout, failure.stderr = description, result.stdout, result.stderr
     errors.raise(failure, 3)
   end

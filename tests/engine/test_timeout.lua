@@ -65,6 +65,27 @@ playbook {
   t.ok(not err:find("must not get here", 1, true), "check_deadline(true) raised")
 end)
 
+t.test("step timeout stops command", function()
+  -- exec cuts its own timeout to the step's remaining time. Its clock starts
+  -- first, so it runs out a moment before the step's deadline. The step must
+  -- still fail with its own timeout, not with the command's.
+  h.setup(t)
+  local started = sys.monotonic()
+  local status, _, err = h.run([[
+playbook {
+  name = "command",
+  steps = { step "Command" { timeout = "1s", retry = false, run = function() exec{ "sleep", "30" } end } },
+}
+]])
+  local took = sys.monotonic() - started
+  t.eq(status, 1, "exit status")
+  t.ok(took < 10, "the 30 s command was stopped, took " .. took)
+  t.contains(err, 'step "Command" timed out after 1s')
+  t.not_contains(err, "exec Timeout")
+  local finish = h.events(h.last_record(), "step_finish", "Command")[1]
+  t.eq(finish.error.kind, "timeout")
+end)
+
 t.test("timeout is not retried", function()
   local dir = h.setup(t)
   local status = h.run([[
