@@ -9,6 +9,13 @@
 -- interrupt the rollbacks are skipped unless options.rollback_on_interrupt,
 -- the `always` steps still run, and the run ends with exit status 130.
 -- Everything is written to the run record (mnem.record).
+--
+-- Loading this module replaces three functions for the whole process.
+-- Lua keeps debug hooks per thread, so `coroutine.create` and
+-- `coroutine.wrap` give coroutines made while a step runs the same count
+-- hook. `os.exit` raises an error during and after a run instead of ending
+-- the process, so the record is always finished and the exit status is the
+-- run's. Before any run `os.exit` is Lua's own.
 local dryrun = require("mnem.dryrun")
 local duration = require("mnem.duration")
 local errors = require("mnem.errors")
@@ -25,7 +32,16 @@ M.EXIT = { ok = 0, failed = 1, interrupted = 130 }
 -- Instructions between two checks of the clock and the signal flag.
 local HOOK_COUNT = 1000
 
-local current = nil   -- the run in progress: { deadline, deadline_what, ... }
+local current = nil   -- the run in progress: { deadline, deadline_what, where, exit_error, ... }
+local run_ended = false   -- a run finished in this process; os.exit stays disabled
+
+local real_exit = os.exit
+local real_create, real_resume = coroutine.create, coroutine.resume
+local real_close, real_status = coroutine.close, coroutine.status
+
+-- Coroutines created while a step runs. Weak keys let finished ones go.
+local step_coroutines = setmetatable({}, { __mode = "k" })
+local hook_on = false
 
 local CHANGE_ACTIONS = { created = true, modified = true, deleted = true, written = true }
 
@@ -46,13 +62,98 @@ local function timeout_error()
   return errors.new{ kind = "timeout", code = "Timeout", message = current.deadline_what }
 end
 
--- The safe-point check run by the hook, by sleep and between retries.
+-- The safe-point check run by the hook, by sleep and between retries. An
+-- os.exit call that the step caught with pcall is raised again here.
 local function check_point()
   if sys.signal() then error(interrupted_error(), 0) end
-  if current and current.deadline and sys.monotonic() > current.deadline then
-    error(timeout_error(), 0)
+  if current then
+    if current.exit_error then error(current.exit_error, 0) end
+    if current.deadline and sys.monotonic() > current.deadline then error(timeout_error(), 0) end
   end
 end
+
+-- Sets (ON true) or removes the safe-point hook on the running thread and
+-- on every live coroutine created while a step ran, so a coroutine kept
+-- from an earlier step is checked again, and none is hooked between steps.
+local function set_hook(on)
+  hook_on = on
+  if on then debug.sethook(check_point, "", HOOK_COUNT) else debug.sethook() end
+  for co in pairs(step_coroutines) do
+    if real_status(co) == "dead" then
+      step_coroutines[co] = nil
+    elseif on then
+      debug.sethook(co, check_point, "", HOOK_COUNT)
+    else
+      debug.sethook(co)
+    end
+  end
+end
+
+-- coroutine.create, hooking the new coroutine when a step is running.
+local function create_coroutine(fn)
+  if type(fn) ~= "function" then
+    error(("bad argument #1 to 'create' (function expected, got %s)"):format(type(fn)), 2)
+  end
+  local co = real_create(fn)
+  if hook_on then
+    debug.sethook(co, check_point, "", HOOK_COUNT)
+    step_coroutines[co] = true
+  end
+  return co
+end
+
+-- Ends a call of a wrap function: returns the values resumed with, or
+-- raises the coroutine's error after closing its to-be-closed variables,
+-- a string error with the caller's position added, as Lua's own wrap does.
+local function finish_wrapped(co, ok, ...)
+  if ok then return ... end
+  local err = ...
+  if real_status(co) == "dead" then
+    local closed, close_error = real_close(co)
+    if not closed then err = close_error end
+  end
+  if type(err) == "string" then error(err, 2) end
+  error(err, 0)
+end
+
+-- coroutine.wrap, built on create_coroutine so the coroutine is hooked.
+local function wrap_coroutine(fn)
+  if type(fn) ~= "function" then
+    error(("bad argument #1 to 'wrap' (function expected, got %s)"):format(type(fn)), 2)
+  end
+  local co = create_coroutine(fn)
+  return function(...)
+    return finish_wrapped(co, real_resume(co, ...))
+  end
+end
+
+local function exit_call_text(code)
+  if code == nil then return "os.exit()" end
+  return ("os.exit(%s)"):format(type(code) == "string" and ("%q"):format(code) or tostring(code))
+end
+
+-- os.exit while a run is in progress: raises an error of kind "exit" that
+-- fails the step (or guard, rollback) running, and stays raised at every
+-- safe point until that call ends, so pcall cannot swallow it. After a run
+-- (a finalizer at exit, for one) it raises a plain error, which Lua ignores
+-- inside a __gc metamethod, so the exit status stays the run's.
+local function exit_during_run(code, close)
+  if not current and not run_ended then return real_exit(code, close) end
+  local call = exit_call_text(code)
+  if not current then error(call .. " called after the run ended: ignored, the run's exit status stands", 2) end
+  if current.exit_error then error(current.exit_error, 0) end
+  local where = current.where or "the run, outside any step"
+  local err = errors.new{ kind = "exit", code = "Exit", exit_status = code,
+    message = ("%s called in %s: playbook code cannot end the process during a run; use error() to fail"
+      .. " the step instead"):format(call, where) }
+  if current.where then current.exit_error = err end
+  error(err, 0)
+end
+
+-- luacheck: push ignore 122
+coroutine.create, coroutine.wrap = create_coroutine, wrap_coroutine
+os.exit = exit_during_run
+-- luacheck: pop
 
 --- Raises the timeout error of the current step or run when its deadline
 -- has passed, and an interrupted error after SIGINT/SIGTERM; else returns.
@@ -80,9 +181,13 @@ function M.sleep(seconds)
 end
 
 -- Returns the one-line text of ERR: a string error loses its traceback,
--- which stays in the run record.
+-- which stays in the run record. An error value whose __tostring raises
+-- is described instead, so playbook code cannot stop the engine here.
 local function error_text(err)
-  return errors.text(err)
+  local ok, text = pcall(errors.text, err)
+  if ok and type(text) == "string" then return text end
+  return ("(a %s error value whose text cannot be shown: %s)"):format(type(err),
+    type(text) == "string" and secret.redact(text:match("^[^\n]*")) or type(text))
 end
 
 local function message_handler(err)
@@ -92,14 +197,19 @@ end
 
 -- Calls FN(...) with the safe-point hook until DEADLINE (a monotonic time
 -- or nil) and returns pcall's results. WHAT names the deadline in the
--- timeout error.
-local function guarded_call(deadline, what, fn, ...)
+-- timeout error, WHERE the code running (such as 'step "Create"') in the
+-- error of an os.exit call, which wins over whatever FN returned.
+local function guarded_call(where, deadline, what, fn, ...)
   local saved_deadline, saved_what = current.deadline, current.deadline_what
   current.deadline, current.deadline_what = deadline, what
-  debug.sethook(check_point, "", HOOK_COUNT)
+  current.where, current.exit_error = where, nil
+  set_hook(true)
   local results = table.pack(xpcall(fn, message_handler, ...))
-  debug.sethook()
+  set_hook(false)
+  local exit_error = current.exit_error
+  current.where, current.exit_error = nil, nil
   current.deadline, current.deadline_what = saved_deadline, saved_what
+  if exit_error then return false, exit_error end
   return table.unpack(results, 1, results.n)
 end
 
@@ -117,6 +227,11 @@ end
 
 local function is_interrupt(err)
   return (errors.is(err) and err.kind == "interrupted") or sys.signal() ~= nil
+end
+
+-- Returns whether ERR comes from an os.exit call, which is never retried.
+local function is_exit(err)
+  return errors.is(err) and err.kind == "exit"
 end
 
 local function make_ctx(run, node, attempt)
@@ -212,10 +327,20 @@ end
 local function after_failure(run, node, policy, err, attempt, counts, deadline, deadline_what)
   -- Nothing is retried after this node's deadline (its own or an enclosing
   -- one) has passed. A group may still retry the timeout of a step inside it.
-  if is_interrupt(err) or (deadline and sys.monotonic() >= deadline) then
+  if is_interrupt(err) or is_exit(err) or (deadline and sys.monotonic() >= deadline) then
     return "fail", err
   end
-  local retrier = retry.find(policy, err)
+  -- Match functions and the error's own fields are playbook code: they run
+  -- guarded, and an error they raise fails the node with their message.
+  local found, retrier = guarded_call(("the retry policy of %s %q"):format(node.kind, node.name), deadline,
+    deadline_what, retry.find, policy, err)
+  if not found then
+    if errors.is(retrier) and (retrier.kind == "interrupted" or retrier.kind == "timeout" or is_exit(retrier)) then
+      return "fail", retrier
+    end
+    return "fail", ("the retry policy of %s %q raised an error: %s (the error it was matching: %s)"):format(
+      node.kind, node.name, error_text(retrier), error_text(err))
+  end
   if not retrier or attempt >= retrier.max_attempts then return "fail", err end
   counts[retrier] = (counts[retrier] or 0) + 1
   local stop = wait_before_retry(run, node, err, retrier, counts[retrier], attempt, deadline, deadline_what)
@@ -233,7 +358,8 @@ local function skip_node(run, node, ctx, deadline, what)
     return true, true
   end
   if node.when then
-    local ok, result = guarded_call(deadline, what, node.when, ctx)
+    local ok, result = guarded_call(("the when condition of %s %q"):format(node.kind, node.name), deadline, what,
+      node.when, ctx)
     if not ok then return false, false, result end
     if not result then
       run.rec:event("step_skip", { step = node.name, kind = node.kind, reason = "condition" })
@@ -267,7 +393,8 @@ local function run_step(run, node, parent_deadline, parent_what)
   log.info("starting" .. (node.description and (": " .. node.description) or ""))
   local err = skip_error
   if fine and node.already_done then
-    local ok, result = guarded_call(deadline, what, node.already_done, ctx)
+    local ok, result = guarded_call(("the already_done guard of step %q"):format(node.name), deadline, what,
+      node.already_done, ctx)
     if ok and result then
       local outputs = type(result) == "table" and result or {}
       run.outputs[node.name] = outputs
@@ -286,7 +413,7 @@ local function run_step(run, node, parent_deadline, parent_what)
     attempt = attempt + 1
     ctx.attempt = attempt
     run.rec:event("attempt", { step = node.name, attempt = attempt })
-    local ok, result = guarded_call(deadline, what, node.run, ctx)
+    local ok, result = guarded_call(("step %q"):format(node.name), deadline, what, node.run, ctx)
     if ok and result ~= nil and type(result) ~= "table" then
       ok, result = false, ("step %q: run returned a %s; return a table of outputs or nothing"):format(node.name,
         type(result))
@@ -380,7 +507,8 @@ local function run_rollbacks(run)
       local started = sys.monotonic()
       local ctx = make_ctx(run, node, 1)
       local deadline, what = effective_deadline(nil, nil, node.timeout, ("rollback of step %q"):format(node.name))
-      local ok, err = guarded_call(deadline, what, node.rollback, ctx, entry.outputs)
+      local ok, err = guarded_call(("the rollback of step %q"):format(node.name), deadline, what, node.rollback,
+        ctx, entry.outputs)
       if ok then
         run.rolled_back[#run.rolled_back + 1] = node.name
         run.rec:event("rollback_finish", { step = node.name, status = "ok", duration = sys.monotonic() - started })
@@ -517,10 +645,44 @@ local function open_run(pb, options)
   return run
 end
 
+-- Runs the steps of PB, then the rollbacks and always steps a failure or
+-- interrupt calls for. Returns the run's status, error and failed step.
+local function execute(run, pb, options)
+  local deadline, what
+  if pb.deadline then
+    deadline = run.started + pb.deadline
+    what = ("the run deadline of %s passed"):format(duration.format(pb.deadline))
+  end
+  local ok, err, failed_step, stop_index = true, nil, nil, #pb.steps + 1
+  for i, node in ipairs(pb.steps) do
+    ok, err, failed_step = run_node(run, node, deadline, what)
+    if not ok then stop_index = i + 1 break end
+  end
+  local status = ok and "succeeded" or (is_interrupt(err) and "interrupted" or "failed")
+  run.signal = sys.signal() or (type(err) == "table" and rawget(err, "signal")) or "a signal"
+  log.set_context("step", nil)
+  if status == "failed" or (status == "interrupted" and options.rollback_on_interrupt) then
+    if status == "interrupted" then sys.clear_signal() end
+    run.rollbacks_ran = true
+    run_rollbacks(run)
+  elseif status == "interrupted" then
+    log.warn(("interrupted during step %q: rollbacks are not run on an interrupt"):format(failed_step))
+  end
+  if not ok then run_always_steps(run, pb.steps, stop_index) end
+  if status == "succeeded" and #run.always_failed > 0 then status = "failed" end
+  return status, err, failed_step
+end
+
+local function internal_error_handler(err)
+  return debug.traceback("the engine stopped on an internal error: " .. error_text(err), 2)
+end
+
 --- Runs playbook PB (from mnem.playbook.load, with its variables resolved)
 -- and returns the exit status: 0 success, 1 failure, 130 interrupted.
 -- OPTIONS: dry_run, state_dir, tags (list), rollback_on_interrupt, run_id.
--- Traps SIGINT and SIGTERM for the rest of the process.
+-- Traps SIGINT and SIGTERM for the rest of the process. The record always
+-- ends with a run_end line, also when the engine itself raises: the run
+-- is then "failed" with that error and the remaining rollbacks do not run.
 function M.run(pb, options)
   options = options or {}
   sys.trap_signals()
@@ -533,36 +695,20 @@ function M.run(pb, options)
     pid = sys.getpid(), tags = options.tags, deadline = pb.deadline })
   run.rec:sync()
   log.info(("run %s: playbook %q%s"):format(run.rec.id, pb.name, run.dry_run and " (dry run)" or ""))
-  local deadline, what
-  if pb.deadline then
-    deadline = run.started + pb.deadline
-    what = ("the run deadline of %s passed"):format(duration.format(pb.deadline))
+  local finished, status, err, failed_step = xpcall(execute, internal_error_handler, run, pb, options)
+  if not finished then
+    set_hook(false)
+    status, err, failed_step = "failed", status, run.rec.step or "(none)"
   end
-  local ok, err, failed_step, stop_index = true, nil, nil, #pb.steps + 1
-  for i, node in ipairs(pb.steps) do
-    ok, err, failed_step = run_node(run, node, deadline, what)
-    if not ok then stop_index = i + 1 break end
-  end
-  local status = ok and "succeeded" or (is_interrupt(err) and "interrupted" or "failed")
-  run.signal = sys.signal() or (type(err) == "table" and err.signal) or "a signal"
   log.set_context("step", nil)
-  if status == "failed" or (status == "interrupted" and options.rollback_on_interrupt) then
-    if status == "interrupted" then sys.clear_signal() end
-    run.rollbacks_ran = true
-    run_rollbacks(run)
-  elseif status == "interrupted" then
-    log.warn(("interrupted during step %q: rollbacks are not run on an interrupt"):format(failed_step))
-  end
-  if not ok then run_always_steps(run, pb.steps, stop_index) end
-  if status == "succeeded" and #run.always_failed > 0 then status = "failed" end
-  log.set_context("step", nil)
-  run.rec:event("run_end", { status = status, error = err, failed_step = failed_step,
-    duration = sys.monotonic() - run.started, rolled_back = run.rolled_back, rollback_failed = run.rollback_failed,
-    would_run = run.would_run, follow_up = run.follow_up })
+  local ended, end_error = pcall(run.rec.event, run.rec, "run_end", { status = status, error = err,
+    failed_step = failed_step, duration = sys.monotonic() - run.started, rolled_back = run.rolled_back,
+    rollback_failed = run.rollback_failed, would_run = run.would_run, follow_up = run.follow_up })
   run.rec:close()
+  current, run_ended = nil, true
   final_message(run, status, err, failed_step)
+  if not ended then io.stderr:write("mnem: writing the end of the run record failed: ", error_text(end_error), "\n") end
   log.set_context("run", nil)
-  current = nil
   dryrun.set_active(false)
   if status == "succeeded" then return M.EXIT.ok end
   if status == "interrupted" then return M.EXIT.interrupted end

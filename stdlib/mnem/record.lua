@@ -48,6 +48,8 @@ end
 --- Returns a plain, acyclic copy of VALUE that cjson can encode: error
 -- values keep their fields plus `text` (their one-line form), functions and
 -- userdata become short descriptions, dry-run placeholders their text.
+-- Tables are read with raw access, so their metamethods do not run, except
+-- the __tostring of mnem errors and placeholders.
 function M.plain(value, depth, seen)
   local kind = type(value)
   if kind == "number" then return M.plain_number(value) end
@@ -55,17 +57,21 @@ function M.plain(value, depth, seen)
   if kind ~= "table" then return "<" .. kind .. ">" end
   depth, seen = depth or 0, seen or {}
   local mt = getmetatable(value)
-  if mt and mt.__name == "mnem.Unknown" then return tostring(value) end
+  if type(mt) == "table" and rawget(mt, "__name") == "mnem.Unknown" then return tostring(value) end
   if seen[value] then return "<cycle>" end
   if depth >= MAX_DEPTH then return "<too deep>" end
   seen[value] = true
   local copy = {}
-  for k, v in pairs(value) do
+  -- next, not pairs: a playbook's __pairs metamethod must not run here.
+  for k, v in next, value do
     local key = M.plain(k, depth + 1, seen)
     if type(key) ~= "number" then key = tostring(key) end
     copy[key] = M.plain(v, depth + 1, seen)
   end
-  if errors.is(value) then copy.text = tostring(value) end
+  if errors.is(value) then
+    local ok, text = pcall(tostring, value)
+    copy.text = ok and text or "(its text cannot be shown)"
+  end
   seen[value] = nil
   return copy
 end
@@ -80,6 +86,21 @@ local function split_errors(entry)
   for key, value in pairs(entry) do
     if type(value) == "table" and key ~= "outputs" and key ~= "args" and key ~= "vars" then split_errors(value) end
   end
+end
+
+-- Returns FIELDS as a plain, redacted line for the record. The fields the
+-- record's structure rests on are kept out of redaction: a short secret
+-- ("e", "1204", "status") must not turn a field name, the event name, the
+-- run id or a status word into the mask. Top-level field names are the
+-- engine's own, so they are kept, as are values chosen from a fixed set.
+local function plain_line(fields)
+  local line = M.plain(fields or {})
+  split_errors(line)
+  local redacted = {}
+  for key, value in pairs(line) do
+    redacted[key] = FIXED_VALUES[key] and value or secret.redact_value(value)
+  end
+  return redacted
 end
 
 local function timestamp(now)
@@ -142,18 +163,10 @@ end
 function Record:event(name, fields)
   if not self.file then return end
   local now = sys.now()
-  local line = M.plain(fields or {})
-  split_errors(line)
-  -- The fields the record's structure rests on are kept out of redaction:
-  -- a short secret ("e", "1204", "status") must not turn a field name, the
-  -- event name, the run id or a status word into the mask. Top-level field
-  -- names are the engine's own, so they are kept, as are values chosen
-  -- from a fixed set.
-  local redacted = {}
-  for key, value in pairs(line) do
-    redacted[key] = FIXED_VALUES[key] and value or secret.redact_value(value)
-  end
-  line = redacted
+  -- Fields can hold values from playbook code (outputs, raised error
+  -- values) whose metamethods may raise; the line is written all the same.
+  local converted, line = pcall(plain_line, fields)
+  if not converted then line = { encode_error = secret.redact(tostring(line)) } end
   line.event = name
   line.time = timestamp(now)
   line.elapsed = math.floor((sys.monotonic() - self.started) * 1000 + 0.5) / 1000
