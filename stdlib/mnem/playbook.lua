@@ -3,10 +3,11 @@
 -- A playbook file is Lua run in its own environment: the normal Lua globals
 -- plus the DSL (`playbook`, `step`, `group`) and the primitives (`aws`, `pg`,
 -- `http`, `exec`, `wait`, `sleep`, `log`, `json`, `secret`, `jmespath`,
--- `vars`), each loaded on first use. Every DSL mistake raises a string error
--- naming the file and line of the `step`/`group`/`playbook` call, so
--- `mnem check` can point at it before any step runs. Variables are resolved
--- separately by `resolve_vars`, once the command line is known.
+-- `vars`), each loaded on first use. `check` runs the file and collects
+-- every DSL mistake, each naming the file and line of the
+-- `step`/`group`/`playbook` call, so `mnem check` and `mnem run` list them
+-- all before any step runs. Variables are resolved separately by
+-- `resolve_vars`, once the command line is known.
 local duration = require("mnem.duration")
 local paths = require("mnem.paths")
 local retry = require("mnem.retry")
@@ -31,42 +32,77 @@ end
 local STEP_SET, GROUP_SET = set_of(STEP_FIELDS), set_of(GROUP_FIELDS)
 local PLAYBOOK_SET, VAR_SET, TYPE_SET = set_of(PLAYBOOK_FIELDS), set_of(VAR_FIELDS), set_of(VAR_TYPES)
 
--- Raises "FILE:LINE: WHAT: MESSAGE" as a string error without position.
+-- The mistakes found by the `check` in progress, or nil outside one. While
+-- it is set, `fail` records each mistake and validation goes on, so one
+-- pass finds them all. Without it `fail` raises, as for DSL calls made
+-- outside `check` and `load`.
+local problems = nil
+
+-- Records (or raises) "FILE:LINE: WHAT: MESSAGE" for NODE, or
+-- "FILE:LINE: MESSAGE" when NODE has no `what`, and returns nil, so
+-- callers can write `return fail(...)`.
 local function fail(node, message)
-  error(("%s:%d: %s: %s"):format(node.source, node.line, node.what, message), 0)
+  local text = node.what and ("%s:%d: %s: %s"):format(node.source, node.line, node.what, message)
+    or ("%s:%d: %s"):format(node.source, node.line, message)
+  if not problems then error(text, 0) end
+  problems[#problems + 1] = { source = node.source, line = node.line, text = text }
+  return nil
 end
 
+-- Reports every key of DEF that is not a field of this KIND of definition,
+-- in sorted order, with the closest valid name when there is one.
 local function check_unknown_keys(node, def, allowed_set, allowed_list, kind)
+  local unknown = {}
   for key in pairs(def) do
+    if type(key) ~= "string" or not allowed_set[key] then unknown[#unknown + 1] = key end
+  end
+  table.sort(unknown, function(a, b) return tostring(a) < tostring(b) end)
+  for _, key in ipairs(unknown) do
     if type(key) ~= "string" then
       fail(node, ("%s definition must have only named fields, found a %s key"):format(kind, type(key)))
-    end
-    if not allowed_set[key] then
+    else
       local hint = retry.closest(key, allowed_list)
       fail(node, ("unknown %s field %q%s"):format(kind, key, hint and (" (did you mean %q?)"):format(hint) or ""))
     end
   end
 end
 
+-- Returns whether DEF[KEY] is nil or of type EXPECTED; reports it if not.
 local function check_type(node, def, key, expected)
   local value = def[key]
   if value ~= nil and type(value) ~= expected then
     fail(node, ("field %q must be a %s, got a %s"):format(key, expected, type(value)))
+    return false
   end
+  return true
 end
 
 local function parse_duration_field(node, def, key)
   if def[key] == nil then return nil end
   local seconds, message = duration.try_parse(def[key])
-  if not seconds then fail(node, ("field %q: %s"):format(key, message)) end
+  if not seconds then return fail(node, ("field %q: %s"):format(key, message)) end
   return seconds
 end
 
+-- Returns the normalized retry policy of DEF, or nil. retry.normalize stops
+-- at the first mistake, so the retriers of a list are also checked one by
+-- one to report a mistake in each.
 local function parse_retry_field(node, def)
   if def.retry == nil then return nil end
   local ok, result = pcall(retry.normalize, def.retry, "retry")
-  if not ok then fail(node, tostring(result)) end
-  return result
+  if ok then return result end
+  local found = 0
+  if type(def.retry) == "table" and def.retry[1] ~= nil then
+    for i, raw in ipairs(def.retry) do
+      local fine, message = pcall(retry.normalize, { raw }, "retry")
+      if not fine then
+        found = found + 1
+        fail(node, (tostring(message):gsub("^retry%[1%]", ("retry[%d]"):format(i))))
+      end
+    end
+  end
+  if found == 0 then fail(node, tostring(result)) end
+  return nil
 end
 
 local function parse_tags(node, def)
@@ -75,11 +111,17 @@ local function parse_tags(node, def)
   if type(tags) == "string" then return { tags } end
   if type(tags) ~= "table" then
     fail(node, ("field \"tags\" must be a list of strings, got a %s"):format(type(tags)))
+    return {}
   end
+  local valid = {}
   for i, tag in ipairs(tags) do
-    if type(tag) ~= "string" then fail(node, ("tags[%d] must be a string, got a %s"):format(i, type(tag))) end
+    if type(tag) ~= "string" then
+      fail(node, ("tags[%d] must be a string, got a %s"):format(i, type(tag)))
+    else
+      valid[#valid + 1] = tag
+    end
   end
-  return tags
+  return valid
 end
 
 -- Returns the file and line of the DSL call LEVEL levels up the stack.
@@ -90,33 +132,49 @@ local function call_site(level)
   return source, info.currentline or 0
 end
 
+-- A node standing for a step or group whose name was invalid. Calling it
+-- with the field table returns itself, so both `step { ... }` and
+-- `step(nil) { ... }` leave one node in the list and no further mistake.
+local broken_node_mt = { __call = function(self) return self end }
+
+-- Returns nil when NAME is a valid name, else reports the mistake at the
+-- call site LEVEL levels up and returns a broken node of KIND.
 local function check_name(name, kind, level)
-  if type(name) ~= "string" or name == "" then
-    local source, line = call_site(level + 1)
-    error(("%s:%d: %s needs a name: write %s \"Name\" { ... }, got %s"):format(source, line, kind, kind,
-      type(name) == "string" and "an empty string" or ("a " .. type(name))), 0)
-  end
+  if type(name) == "string" and name ~= "" then return nil end
+  local source, line = call_site(level + 1)
+  fail({ source = source, line = line }, ("%s needs a name: write %s \"Name\" { ... }, got %s")
+    :format(kind, kind, type(name) == "string" and "an empty string" or ("a " .. type(name))))
+  return setmetatable({ kind = kind, broken = true, tags = {}, steps = {}, source = source, line = line },
+    broken_node_mt)
 end
 
+-- Returns whether DEF is a table; reports the mistake if not.
 local function check_definition(def, node, kind)
-  if type(def) ~= "table" then
-    fail(node, ("expected a table of fields after %s %q, got a %s"):format(kind, node.name, type(def)))
-  end
+  if type(def) == "table" then return true end
+  fail(node, ("expected a table of fields after %s %q, got a %s"):format(kind, node.name, type(def)))
+  return false
 end
 
 --- The DSL function `step "Name" { fields }`: returns a validated step node.
 function M.step(name)
-  check_name(name, "step", 2)
+  local broken = check_name(name, "step", 2)
+  if broken then return broken end
   local source, line = call_site(2)
   return function(def)
-    local node = { kind = "step", name = name, source = source, line = line, what = ("step %q"):format(name) }
-    check_definition(def, node, "step")
+    local node = { kind = "step", name = name, source = source, line = line, what = ("step %q"):format(name),
+                   tags = {} }
+    if not check_definition(def, node, "step") then return node end
     check_unknown_keys(node, def, STEP_SET, STEP_FIELDS, "step")
-    for key in pairs(FUNCTION_FIELDS) do check_type(node, def, key, "function") end
+    local functions_ok = true
+    for _, key in ipairs(STEP_FIELDS) do
+      if FUNCTION_FIELDS[key] then functions_ok = check_type(node, def, key, "function") and functions_ok end
+    end
     if def.run == nil then fail(node, "missing field \"run\": a step needs run = function(ctx) ... end") end
     check_type(node, def, "description", "string")
     check_type(node, def, "always", "boolean")
-    node.run, node.already_done, node.rollback, node.when = def.run, def.already_done, def.rollback, def.when
+    if functions_ok then
+      node.run, node.already_done, node.rollback, node.when = def.run, def.already_done, def.rollback, def.when
+    end
     node.description, node.always = def.description, def.always == true
     node.timeout = parse_duration_field(node, def, "timeout")
     node.retry = parse_retry_field(node, def)
@@ -130,19 +188,22 @@ local validate_steps
 --- The DSL function `group "Name" { steps = {...}, retry = ... }`: returns a
 -- validated group node whose steps are retried together.
 function M.group(name)
-  check_name(name, "group", 2)
+  local broken = check_name(name, "group", 2)
+  if broken then return broken end
   local source, line = call_site(2)
   return function(def)
-    local node = { kind = "group", name = name, source = source, line = line, what = ("group %q"):format(name) }
-    check_definition(def, node, "group")
+    local node = { kind = "group", name = name, source = source, line = line, what = ("group %q"):format(name),
+                   tags = {}, steps = {} }
+    if not check_definition(def, node, "group") then return node end
     check_unknown_keys(node, def, GROUP_SET, GROUP_FIELDS, "group")
     check_type(node, def, "description", "string")
     check_type(node, def, "always", "boolean")
     check_type(node, def, "when", "function")
     if type(def.steps) ~= "table" then
       fail(node, ("field \"steps\" must be a list of steps, got a %s"):format(type(def.steps)))
+    else
+      node.steps = validate_steps(node, def.steps)
     end
-    node.steps = validate_steps(node, def.steps)
     node.description, node.always, node.when = def.description, def.always == true, def.when
     node.timeout = parse_duration_field(node, def, "timeout")
     node.retry = parse_retry_field(node, def)
@@ -151,33 +212,38 @@ function M.group(name)
   end
 end
 
+-- Reports every entry of LIST, the steps of PARENT, that is not a step or
+-- group node, and returns the nodes that are.
 validate_steps = function(parent, list)
   local count = 0
   for _ in pairs(list) do count = count + 1 end
   if count ~= #list then fail(parent, "field \"steps\" must be a list (no named keys, no holes)") end
+  local nodes = {}
   for i, node in ipairs(list) do
     if type(node) == "function" then
       fail(parent, ("steps[%d] is a function: add the field table after the name, as in step \"Name\" { run = ... }")
         :format(i))
-    end
-    if type(node) ~= "table" or (node.kind ~= "step" and node.kind ~= "group") then
+    elseif type(node) ~= "table" or (node.kind ~= "step" and node.kind ~= "group") then
       fail(parent, ("steps[%d] must be made with step \"Name\" { ... } or group \"Name\" { ... }, got a %s")
         :format(i, type(node)))
+    else
+      nodes[#nodes + 1] = node
     end
   end
-  return list
+  return nodes
 end
 
 local function check_unique_names(pb)
   local seen = {}
   local function walk(list)
     for _, node in ipairs(list) do
-      local earlier = seen[node.name]
+      local earlier = node.name and seen[node.name]
       if earlier then
         fail(node, ("duplicate name: %s %q is already defined at line %d; step and group names must be unique")
           :format(earlier.kind, node.name, earlier.line))
+      elseif node.name then
+        seen[node.name] = node
       end
-      seen[node.name] = node
       if node.kind == "group" then walk(node.steps) end
     end
   end
@@ -245,6 +311,9 @@ local function check_bounds(spec, value)
   return nil
 end
 
+-- Returns the spec of variable NAME defined by RAW, after reporting every
+-- mistake in it. A field with a mistake is left out of the spec, so no
+-- mistake is reported twice.
 local function validate_var(pb, name, raw)
   local node = { source = pb.source, line = pb.line, what = ("variable %q"):format(tostring(name)) }
   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
@@ -252,32 +321,37 @@ local function validate_var(pb, name, raw)
   end
   if type(raw) == "string" then raw = { type = raw } end
   if type(raw) ~= "table" then
-    fail(node, ("expected a table such as { type = \"string\" }, got a %s"):format(type(raw)))
+    return fail(node, ("expected a table such as { type = \"string\" }, got a %s"):format(type(raw)))
   end
   check_unknown_keys(node, raw, VAR_SET, VAR_FIELDS, "variable")
   local spec = { name = name, type = raw.type or "string", description = raw.description, choices = raw.choices,
                  required = raw.required, default = raw.default }
+  local valid = true
   if not TYPE_SET[spec.type] then
     local hint = retry.closest(tostring(spec.type), VAR_TYPES)
     fail(node, ("unknown type %q%s; types are %s"):format(tostring(spec.type),
       hint and (" (did you mean %q?)"):format(hint) or "", table.concat(VAR_TYPES, ", ")))
+    valid = false
   end
   if spec.choices ~= nil and (type(spec.choices) ~= "table" or #spec.choices == 0) then
     fail(node, "field \"choices\" must be a non-empty list")
+    spec.choices, valid = nil, false
   end
   for _, key in ipairs({ "min", "max" }) do
     if raw[key] ~= nil then
       local value = spec.type == "duration" and duration.try_parse(raw[key]) or raw[key]
       if type(value) ~= "number" then
         fail(node, ("field %q must be a number, got %s"):format(key, tostring(raw[key])))
+        valid = false
+      else
+        spec[key] = value
       end
-      spec[key] = value
     end
   end
-  if spec.default ~= nil then
+  if spec.default ~= nil and valid then
     local value, message = convert_var(spec, spec.default, false)
     message = message or check_bounds(spec, value)
-    if message then fail(node, "invalid default: " .. message) end
+    if message then return fail(node, "invalid default: " .. message) end
     if spec.type == "path" and not value:match("^/") then
       value = paths.dirname(pb.path) .. "/" .. value
     end
@@ -286,39 +360,55 @@ local function validate_var(pb, name, raw)
   return spec
 end
 
+local function validate_follow_up(pb, def)
+  pb.follow_up = {}
+  if def.follow_up == nil then return end
+  local list = def.follow_up
+  if type(list) == "string" then list = { list } end
+  if type(list) ~= "table" then return fail(pb, "field \"follow_up\" must be a list of strings") end
+  for i, text in ipairs(list) do
+    if type(text) ~= "string" then
+      fail(pb, ("follow_up[%d] must be a string, got a %s"):format(i, type(text)))
+    else
+      pb.follow_up[#pb.follow_up + 1] = text
+    end
+  end
+end
+
+local function validate_vars(pb, def)
+  pb.var_specs, pb.var_order = {}, {}
+  if def.vars == nil then return end
+  if type(def.vars) ~= "table" then return fail(pb, "field \"vars\" must be a table of variable definitions") end
+  local names = {}
+  for name in pairs(def.vars) do names[#names + 1] = name end
+  table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+  for _, name in ipairs(names) do
+    local spec = validate_var(pb, name, def.vars[name])
+    if spec then
+      pb.var_specs[name] = spec
+      pb.var_order[#pb.var_order + 1] = name
+    end
+  end
+end
+
 local function validate_playbook(pb, def, path)
+  if type(def.name) == "string" and def.name ~= "" then pb.what = ("playbook %q"):format(def.name) end
   check_unknown_keys(pb, def, PLAYBOOK_SET, PLAYBOOK_FIELDS, "playbook")
   if type(def.name) ~= "string" or def.name == "" then
     fail(pb, "missing field \"name\": a playbook needs a name = \"...\"")
   end
   check_type(pb, def, "description", "string")
   pb.name, pb.description, pb.path = def.name, def.description, path
-  pb.what = ("playbook %q"):format(def.name)
+  pb.steps = {}
   if type(def.steps) ~= "table" or #def.steps == 0 then
     fail(pb, "field \"steps\" must be a non-empty list of steps")
   end
-  pb.steps = validate_steps(pb, def.steps)
+  if type(def.steps) == "table" then pb.steps = validate_steps(pb, def.steps) end
   check_unique_names(pb)
   pb.deadline = parse_duration_field(pb, def, "deadline")
   pb.retry = parse_retry_field(pb, def)
-  pb.follow_up = {}
-  if def.follow_up ~= nil then
-    if type(def.follow_up) == "string" then def.follow_up = { def.follow_up } end
-    if type(def.follow_up) ~= "table" then fail(pb, "field \"follow_up\" must be a list of strings") end
-    for i, text in ipairs(def.follow_up) do
-      if type(text) ~= "string" then fail(pb, ("follow_up[%d] must be a string, got a %s"):format(i, type(text))) end
-      pb.follow_up[i] = text
-    end
-  end
-  pb.var_specs, pb.var_order = {}, {}
-  if def.vars ~= nil then
-    if type(def.vars) ~= "table" then fail(pb, "field \"vars\" must be a table of variable definitions") end
-    for name, raw in pairs(def.vars) do
-      pb.var_specs[name] = validate_var(pb, name, raw)
-      pb.var_order[#pb.var_order + 1] = name
-    end
-    table.sort(pb.var_order)
-  end
+  validate_follow_up(pb, def)
+  validate_vars(pb, def)
   return pb
 end
 
@@ -362,12 +452,13 @@ local function make_env(state)
   local dsl = {}
   function dsl.playbook(def)
     local source, line = call_site(2)
+    local site = { source = source, line = line }
     if type(def) ~= "table" then
-      error(("%s:%d: playbook expects a table of fields, got a %s"):format(source, line, type(def)), 0)
+      return fail(site, ("playbook expects a table of fields, got a %s"):format(type(def)))
     end
     if state.declared then
-      error(("%s:%d: a file may declare only one playbook; the first is at line %d"):format(source, line,
-        state.declared.line), 0)
+      fail(site, ("a file may declare only one playbook; the first is at line %d"):format(state.declared.line))
+      return state.declared
     end
     local pb = { kind = "playbook", source = source, line = line, what = "playbook", values = state.values }
     state.declared = validate_playbook(pb, def, state.path)
@@ -427,13 +518,27 @@ function M.tags(pb)
   return list
 end
 
---- Loads and validates the playbook file PATH without running any step.
--- Returns the playbook: { name, description, path, steps (nodes), deadline
--- and retry (normalized), follow_up, var_specs, var_order, values (the
--- table `vars` and ctx.vars show, filled by resolve_vars) }. Raises a string
--- error naming the file and line on any syntax or DSL mistake.
-function M.load(path)
-  if type(path) ~= "string" then error("playbook.load: path must be a string", 2) end
+-- Returns the texts of the mistakes in LIST, grouped by file in the order
+-- the files first appear and sorted by line within each file.
+local function sorted_texts(list)
+  local file_order = {}
+  for i, p in ipairs(list) do
+    p.index = i
+    if not file_order[p.source] then file_order[p.source] = i end
+  end
+  table.sort(list, function(a, b)
+    if a.source ~= b.source then return file_order[a.source] < file_order[b.source] end
+    if a.line ~= b.line then return a.line < b.line end
+    return a.index < b.index
+  end)
+  local texts = {}
+  for i, p in ipairs(list) do texts[i] = p.text end
+  return texts
+end
+
+-- Runs the playbook file PATH and returns the playbook it declares, or nil.
+-- Mistakes go to `problems`; an error that stops the file is added last.
+local function run_file(path)
   local st = require("mnem._sys").stat(path)
   if not st then error(("playbook %s not found"):format(path), 0) end
   if st.type ~= "file" then error(("playbook %s is not a regular file"):format(path), 0) end
@@ -443,15 +548,57 @@ function M.load(path)
   local chunk, message = loadfile(path, "t", env)
   if not chunk then error(message, 0) end
   local ok, result = pcall(chunk)
-  if not ok then error(type(result) == "string" and result or tostring(result), 0) end
+  if not ok then
+    -- The file stopped here, so the texts of the mistakes found before
+    -- come first and this one last.
+    local text = type(result) == "string" and result or tostring(result)
+    problems[#problems + 1] = { source = "\0", line = math.maxinteger, text = text }
+    return nil
+  end
   if state.declared then return state.declared end
   if type(result) == "table" and result.kind == "playbook" then return result end
   if type(result) == "table" then
     local pb = { kind = "playbook", source = path, line = 1, what = "playbook", values = state.values }
     return validate_playbook(pb, result, path)
   end
-  error(("%s: declares no playbook: call playbook { name = ..., steps = { ... } } or return such a table")
-    :format(path), 0)
+  if #problems == 0 then
+    problems[1] = { source = path, line = 0, text = ("%s: declares no playbook: call playbook { name = ...,"
+      .. " steps = { ... } } or return such a table"):format(path) }
+  end
+  return nil
+end
+
+--- Loads and validates the playbook file PATH without running any step,
+-- and reports every mistake it finds in one pass. Returns the playbook (as
+-- `load` does) and an empty list, or nil and the list of mistakes, each a
+-- text "FILE:LINE: WHERE: MESSAGE" (a syntax error or an error that
+-- stopped the file has Lua's own text), in file and line order. Raises a
+-- string error when PATH is missing or not a regular file.
+function M.check(path)
+  if type(path) ~= "string" then error("playbook.check: path must be a string", 2) end
+  local saved = problems
+  problems = {}
+  local ok, pb = pcall(run_file, path)
+  local found = problems
+  problems = saved
+  if not ok then
+    if #found == 0 then error(pb, 0) end
+    found[#found + 1] = { source = "\0", line = math.maxinteger, text = tostring(pb) }
+  end
+  if #found > 0 then return nil, sorted_texts(found) end
+  return pb, {}
+end
+
+--- Loads and validates the playbook file PATH without running any step.
+-- Returns the playbook: { name, description, path, steps (nodes), deadline
+-- and retry (normalized), follow_up, var_specs, var_order, values (the
+-- table `vars` and ctx.vars show, filled by resolve_vars) }. Raises a string
+-- error listing every mistake found, one "FILE:LINE: ..." line each.
+function M.load(path)
+  if type(path) ~= "string" then error("playbook.load: path must be a string", 2) end
+  local pb, found = M.check(path)
+  if not pb then error(table.concat(found, "\n"), 0) end
+  return pb
 end
 
 local function var_error(spec, source, message)
@@ -462,45 +609,66 @@ end
 -- overridden by the environment variable MNEM_VAR_<NAME> (GETENV, default
 -- os.getenv, lets tests pass their own), then by CLI_VARS, a list of
 -- "NAME=VALUE" texts from --var. Secret values are marked secret. Raises a
--- string error naming the variable, the value and what was expected.
+-- string error with one line for each invalid --var and each variable with
+-- an invalid or missing value, naming the variable, the value and what was
+-- expected.
 function M.resolve_vars(pb, cli_vars, getenv)
   getenv = getenv or os.getenv
-  local given = {}
+  local given, messages = {}, {}
   for _, text in ipairs(cli_vars or {}) do
     local name, value = text:match("^([^=]+)=(.*)$")
-    if not name then error(("--var %q: expected NAME=VALUE"):format(text), 0) end
-    if not pb.var_specs[name] then
+    if not name then
+      messages[#messages + 1] = ("--var %q: expected NAME=VALUE"):format(text)
+    elseif not pb.var_specs[name] then
       local hint = retry.closest(name, pb.var_order)
-      error(("--var %s: playbook %q has no variable %q%s"):format(name, pb.name, name,
+      messages[#messages + 1] = ("--var %s: playbook %q has no variable %q%s"):format(name, pb.name, name,
         hint and (" (did you mean %q?)"):format(hint) or
-        (#pb.var_order > 0 and "; its variables are " .. table.concat(pb.var_order, ", ") or "; it declares none")), 0)
+        (#pb.var_order > 0 and "; its variables are " .. table.concat(pb.var_order, ", ") or "; it declares none"))
+    else
+      given[name] = value
     end
-    given[name] = value
   end
   for _, name in ipairs(pb.var_order) do
     local spec = pb.var_specs[name]
     if spec.type == "secret" then secret.mark(given[name]) secret.mark(getenv("MNEM_VAR_" .. name:upper())) end
+  end
+  for _, name in ipairs(pb.var_order) do
+    local spec = pb.var_specs[name]
     local raw, source = given[name], "--var"
     if raw == nil then raw, source = getenv("MNEM_VAR_" .. name:upper()), "MNEM_VAR_" .. name:upper() end
-    local value
+    local value, message
     if raw ~= nil then
-      local message
       value, message = convert_var(spec, raw, true)
       message = message or check_bounds(spec, value)
       if message then
         if spec.type == "secret" then message = message:gsub("%b\"\"", secret.MASK) end
-        error(var_error(spec, source, message), 0)
+        messages[#messages + 1] = var_error(spec, source, message)
       end
     else
       value = spec.value
     end
-    if value == nil then
-      error(("variable %q is required: pass --var %s=VALUE or set MNEM_VAR_%s"):format(name, name, name:upper()), 0)
+    if value == nil and not message then
+      messages[#messages + 1] = ("variable %q is required: pass --var %s=VALUE or set MNEM_VAR_%s"):format(name,
+        name, name:upper())
     end
+    if message then value = nil end
     if spec.type == "secret" then secret.mark(value) end
     pb.values[name] = value
   end
+  if #messages > 0 then error(table.concat(messages, "\n"), 0) end
   return pb.values
+end
+
+--- Returns the report of TEXTS, the mistakes found in playbook PATH (from
+-- `check`, or the lines of a `resolve_vars` error), for the command
+-- COMMAND: one line per mistake, each starting "mnem COMMAND: ", and a
+-- last line with their count when there are several.
+function M.report_mistakes(command, path, texts)
+  local prefix = "mnem " .. command .. ": "
+  local lines = {}
+  for i, text in ipairs(texts) do lines[i] = prefix .. text end
+  if #texts > 1 then lines[#lines + 1] = ("%s%s: %d mistakes"):format(prefix, path, #texts) end
+  return table.concat(lines, "\n")
 end
 
 --- Calls FN(node, depth, parent) for every step and group of PB in order.

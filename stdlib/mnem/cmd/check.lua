@@ -10,11 +10,20 @@ M.usage = [[
 usage: mnem check PLAYBOOK... [--var NAME=VALUE]...
 
 Loads each PLAYBOOK and validates it: Lua syntax, step and group fields,
-retry policies, durations, variable definitions and unique names. Errors
-name the file and line. With --var, also checks those values against the
-variables' types. No step runs.
+retry policies, durations, variable definitions and unique names. Every
+mistake found is printed on its own line, with the file, the line and the
+step, group or variable. With --var, also checks those values against the
+variables' types and reports required variables left without a value. No
+step runs.
 
 exit status: 0 all valid, 2 a playbook is invalid.]]
+
+-- Returns the lines of the string error ERR as a list.
+local function lines_of(err)
+  local list = {}
+  for line in tostring(err):gmatch("[^\n]+") do list[#list + 1] = line end
+  return list
+end
 
 --- Checks the playbooks in ARGS and returns the exit status.
 function M.main(args)
@@ -24,14 +33,21 @@ function M.main(args)
   end
   local status = cli.EXIT.ok
   for _, path in ipairs(positional) do
-    local ok, pb = pcall(playbook.load, path)
+    local ok, pb, found = pcall(playbook.check, path)
     local var_ok, var_error = true, nil
-    if ok and options.var then var_ok, var_error = pcall(playbook.resolve_vars, pb, options.var) end
+    if ok and pb and options.var then var_ok, var_error = pcall(playbook.resolve_vars, pb, options.var) end
+    local report
     if not ok then
-      io.stderr:write(secret.redact("mnem check: " .. tostring(pb)), "\n")
-      status = cli.EXIT.usage
+      report = playbook.report_mistakes("check", path, lines_of(pb))
+    elseif not pb then
+      report = playbook.report_mistakes("check", path, found)
     elseif not var_ok then
-      io.stderr:write(secret.redact("mnem check: " .. path .. ": " .. tostring(var_error)), "\n")
+      local texts = lines_of(var_error)
+      for i, text in ipairs(texts) do texts[i] = path .. ": " .. text end
+      report = playbook.report_mistakes("check", path, texts)
+    end
+    if report then
+      io.stderr:write(secret.redact(report), "\n")
       status = cli.EXIT.usage
     else
       local steps = 0

@@ -67,8 +67,9 @@ function M.main(args)
     for tag in options.tags:gmatch("[^,%s]+") do tags[#tags + 1] = tag end
   end
   local path = positional[1]
-  local loaded, pb = pcall(playbook.load, path)
+  local loaded, pb, found = pcall(playbook.check, path)
   if not loaded then usage_error(tostring(pb)) end
+  if not pb then error(cli.usage_error(playbook.report_mistakes("run", path, found)), 0) end
   if tags and #tags > 0 then
     -- A misspelled tag would otherwise select nothing and the run would
     -- "succeed" having run only the always-steps.
@@ -84,7 +85,11 @@ function M.main(args)
     end
   end
   local resolved, var_error = pcall(playbook.resolve_vars, pb, options.var)
-  if not resolved then usage_error(tostring(var_error)) end
+  if not resolved then
+    local texts = {}
+    for line in tostring(var_error):gmatch("[^\n]+") do texts[#texts + 1] = line end
+    error(cli.usage_error(playbook.report_mistakes("run", path, texts)), 0)
+  end
   local run_options = { dry_run = options.dry_run, state_dir = options.state_dir, tags = tags,
                         rollback_on_interrupt = options.rollback_on_interrupt, scenario = options.scenario,
                         sim_log = options.sim_log }
