@@ -10,6 +10,29 @@ function M.ref_attr(m, ref, key)
   return shape and shape[key]
 end
 
+-- compiled[model][slot]: see M.compiled. Weak keys, so a model made for a
+-- test is collected with its functions.
+local compiled = setmetatable({}, { __mode = "k" })
+
+--- Returns the cache in which the codecs keep, for model M, the functions
+-- they compile from its shapes under SLOT (one table per codec and
+-- direction). A codec walks a shape once to build a function for it, so
+-- later calls neither look up member attributes nor visit members the
+-- value does not have.
+function M.compiled(m, slot)
+  local all = compiled[m]
+  if not all then
+    all = {}
+    compiled[m] = all
+  end
+  local cache = all[slot]
+  if not cache then
+    cache = {}
+    all[slot] = cache
+  end
+  return cache
+end
+
 --- Returns the value of header NAME (any case) from HEADERS, given either
 -- as a map of names to values or as a list of {name, value} pairs.
 function M.header_value(headers, name)

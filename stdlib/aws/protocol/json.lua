@@ -16,6 +16,7 @@ local M = {}
 
 local ref_attr, header_value = common.ref_attr, common.header_value
 local find_operation, excerpt, error_shape = common.find_operation, common.excerpt, common.error_shape
+local compiled = common.compiled
 
 local function content_type(m)
   return "application/x-amz-json-" .. (m.metadata.jsonVersion or "1.1")
@@ -97,73 +98,114 @@ local function write_document(value, out)
   end
 end
 
-local write_value
-
-local function write_structure(m, shape, value, out, keep_fraction)
-  out[#out + 1] = "{"
-  local first = true
-  for _, name in ipairs(m:member_names(shape)) do
-    local member_value = value[name]
-    if member_value ~= nil then
-      local ref = shape.members[name]
-      if not first then out[#out + 1] = ", " end
-      first = false
-      out[#out + 1] = quote(ref_attr(m, ref, "locationName") or name) .. ": "
-      write_value(m, ref, member_value, out, keep_fraction)
-    end
-  end
-  out[#out + 1] = "}"
-end
-
--- Appends the JSON text of VALUE, typed by member reference REF, to OUT.
+-- Compiled writers ------------------------------------------------------------
+--
+-- writer_for(m, ref) returns a function (value, out, keep_fraction) that
+-- appends the JSON text of VALUE, typed by member reference REF, to OUT.
 -- KEEP_FRACTION keeps fractions of seconds (responses); requests send whole
--- seconds as botocore does.
-write_value = function(m, ref, value, out, keep_fraction)
-  local shape = m.shapes[ref.shape]
-  local kind = shape.type
-  if kind == "structure" and not shape.document then
-    write_structure(m, shape, value, out, keep_fraction)
-  elseif kind == "list" then
-    out[#out + 1] = "["
-    for i, item in ipairs(value) do
-      if i > 1 then out[#out + 1] = ", " end
-      write_value(m, shape.member, item, out, keep_fraction)
-    end
-    out[#out + 1] = "]"
-  elseif kind == "map" then
-    local keys = {}
-    for key in pairs(value) do keys[#keys + 1] = key end
-    table.sort(keys)
-    out[#out + 1] = "{"
-    for i, key in ipairs(keys) do
-      if i > 1 then out[#out + 1] = ", " end
-      out[#out + 1] = quote(tostring(key)) .. ": "
-      write_value(m, shape.value, value[key], out, keep_fraction)
-    end
-    out[#out + 1] = "}"
-  elseif kind == "timestamp" then
-    local format = (ref_attr(m, ref, "timestampFormat") or "unixtimestamp"):lower()
-    if format == "iso8601" then
-      out[#out + 1] = quote(shape_value.to_iso(value) or tostring(value))
-    else
-      local seconds = shape_value.to_epoch(value)
-      if not keep_fraction then seconds = math.floor(seconds) end
-      out[#out + 1] = number_text(seconds)
-    end
-  elseif kind == "blob" then
-    out[#out + 1] = quote(shape_value.base64_encode(value))
-  elseif (kind == "double" or kind == "float") and math.type(value) == "integer" then
-    out[#out + 1] = number_text(value)
+-- seconds as botocore does. Writers are cached per reference rather than
+-- per shape because a reference's timestampFormat overrides its shape's.
+
+local writer_for
+
+-- Writes a string, or any untyped value, the way write_document does.
+local function write_scalar(value, out)
+  if type(value) == "string" then
+    out[#out + 1] = quote(value)
   else
     write_document(value, out)
   end
+end
+
+-- Returns the writer for REF and, for shapes with members, a function that
+-- fills in the members' writers. The caller caches the writer before
+-- calling it, so a shape that contains itself gets the same writer.
+local function build_writer(m, ref)
+  local shape = m.shapes[ref.shape]
+  local kind = shape.type
+  if kind == "structure" and not shape.document then
+    local fields = {}
+    local function write(value, out, keep_fraction)
+      out[#out + 1] = "{"
+      local first = true
+      for i = 1, #fields do
+        local field = fields[i]
+        local member_value = value[field[1]]
+        if member_value ~= nil then
+          if first then first = false else out[#out + 1] = ", " end
+          out[#out + 1] = field[2]
+          field[3](member_value, out, keep_fraction)
+        end
+      end
+      out[#out + 1] = "}"
+    end
+    return write, function()
+      for i, name in ipairs(m:member_names(shape)) do
+        local member = shape.members[name]
+        fields[i] = { name, quote(ref_attr(m, member, "locationName") or name) .. ": ", writer_for(m, member) }
+      end
+    end
+  elseif kind == "list" then
+    local write_item
+    local function write(value, out, keep_fraction)
+      out[#out + 1] = "["
+      for i, item in ipairs(value) do
+        if i > 1 then out[#out + 1] = ", " end
+        write_item(item, out, keep_fraction)
+      end
+      out[#out + 1] = "]"
+    end
+    return write, function() write_item = writer_for(m, shape.member) end
+  elseif kind == "map" then
+    local write_item
+    local function write(value, out, keep_fraction)
+      local keys = {}
+      for key in pairs(value) do keys[#keys + 1] = key end
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, key in ipairs(keys) do
+        if i > 1 then out[#out + 1] = ", " end
+        out[#out + 1] = quote(tostring(key)) .. ": "
+        write_item(value[key], out, keep_fraction)
+      end
+      out[#out + 1] = "}"
+    end
+    return write, function() write_item = writer_for(m, shape.value) end
+  elseif kind == "timestamp" then
+    local iso = (ref_attr(m, ref, "timestampFormat") or "unixtimestamp"):lower() == "iso8601"
+    return function(value, out, keep_fraction)
+      if iso then
+        out[#out + 1] = quote(shape_value.to_iso(value) or tostring(value))
+      else
+        local seconds = shape_value.to_epoch(value)
+        if not keep_fraction then seconds = math.floor(seconds) end
+        out[#out + 1] = number_text(seconds)
+      end
+    end
+  elseif kind == "blob" then
+    return function(value, out) out[#out + 1] = quote(shape_value.base64_encode(value)) end
+  elseif kind == "structure" then
+    return write_document
+  end
+  return write_scalar
+end
+
+writer_for = function(m, ref)
+  local cache = compiled(m, "json_writers")
+  local write = cache[ref]
+  if write then return write end
+  local fill
+  write, fill = build_writer(m, ref)
+  cache[ref] = write
+  if fill then fill() end
+  return write
 end
 
 -- Returns the JSON text of VALUE typed by REF; timestamps keep fractions of
 -- seconds when KEEP_FRACTION is true.
 local function encode(m, ref, value, keep_fraction)
   local out = {}
-  write_value(m, ref, value, out, keep_fraction)
+  writer_for(m, ref)(value, out, keep_fraction)
   return table.concat(out)
 end
 
@@ -187,51 +229,113 @@ end
 
 -- JSON reading -------------------------------------------------------------
 
-local read_value
+-- Compiled readers ------------------------------------------------------------
+--
+-- reader_for(m, name) returns a function that converts decoded JSON to the
+-- Lua value shape NAME types: it drops nulls and unknown members, makes
+-- timestamps ISO-8601 UTC text, decodes blobs and makes whole integers Lua
+-- integers. It returns false for shapes whose values pass unchanged
+-- (strings, booleans, documents), so callers copy those without a call.
 
-local function read_structure(m, shape, value)
-  if type(value) ~= "table" then return nil end
-  local result = {}
-  for name, ref in pairs(shape.members) do
-    local raw = value[ref_attr(m, ref, "locationName") or name]
-    if raw ~= nil and raw ~= cjson.null then result[name] = read_value(m, ref, raw) end
-  end
-  return result
+local null = cjson.null
+local reader_for
+
+local function read_integer(value)
+  return type(value) == "number" and (math.tointeger(value) or value) or value
 end
 
--- Converts decoded JSON VALUE to a Lua value typed by member reference REF:
--- drops nulls and unknown members, makes timestamps ISO-8601 UTC text,
--- decodes blobs and makes whole integers Lua integers.
-read_value = function(m, ref, value)
-  local shape = m.shapes[ref.shape]
+local function read_float(value)
+  return type(value) == "number" and value + 0.0 or value
+end
+
+local SCALAR_READERS = {
+  timestamp = function(value) return shape_value.to_iso(value) or value end,
+  blob = function(value) return type(value) == "string" and (shape_value.base64_decode(value) or value) or value end,
+  integer = read_integer, long = read_integer,
+  float = read_float, double = read_float,
+}
+
+-- Returns the reader for shape NAME and, for shapes with members, a
+-- function that fills in the members' readers (see build_writer).
+local function build_reader(m, name)
+  local shape = m.shapes[name]
   local kind = shape.type
-  if value == cjson.null then return nil end
   if kind == "structure" then
-    if shape.document then return value end
-    return read_structure(m, shape, value)
-  elseif kind == "list" then
-    if type(value) ~= "table" then return nil end
-    local result = {}
-    for _, item in ipairs(value) do
-      local converted = read_value(m, shape.member, item)
-      if converted ~= nil then result[#result + 1] = converted end
+    if shape.document then return false end
+    local fields = {}
+    local function read(value)
+      if type(value) ~= "table" then return nil end
+      local result = {}
+      for key, raw in next, value do
+        local field = fields[key]
+        if field and raw ~= null then
+          local convert = field[2]
+          if convert then
+            result[field[1]] = convert(raw)
+          else
+            result[field[1]] = raw
+          end
+        end
+      end
+      return result
     end
-    return result
+    return read, function()
+      for member, ref in pairs(shape.members) do
+        fields[ref_attr(m, ref, "locationName") or member] = { member, reader_for(m, ref.shape) }
+      end
+    end
+  elseif kind == "list" then
+    local convert
+    local function read(value)
+      if type(value) ~= "table" then return nil end
+      local result, n = {}, 0
+      for _, item in ipairs(value) do
+        if item ~= null then
+          if convert then item = convert(item) end
+          if item ~= nil then
+            n = n + 1
+            result[n] = item
+          end
+        end
+      end
+      return result
+    end
+    return read, function() convert = reader_for(m, shape.member.shape) end
   elseif kind == "map" then
-    if type(value) ~= "table" then return nil end
-    local result = {}
-    for key, item in pairs(value) do result[key] = read_value(m, shape.value, item) end
-    return result
-  elseif kind == "timestamp" then
-    return shape_value.to_iso(value) or value
-  elseif kind == "blob" then
-    return type(value) == "string" and (shape_value.base64_decode(value) or value) or value
-  elseif kind == "integer" or kind == "long" then
-    return type(value) == "number" and (math.tointeger(value) or value) or value
-  elseif kind == "float" or kind == "double" then
-    return type(value) == "number" and value + 0.0 or value
+    local convert
+    local function read(value)
+      if type(value) ~= "table" then return nil end
+      local result = {}
+      for key, item in pairs(value) do
+        if item ~= null then
+          if convert then item = convert(item) end
+          result[key] = item
+        end
+      end
+      return result
+    end
+    return read, function() convert = reader_for(m, shape.value.shape) end
   end
-  return value
+  return SCALAR_READERS[kind] or false
+end
+
+reader_for = function(m, name)
+  local cache = compiled(m, "json_readers")
+  local read = cache[name]
+  if read ~= nil then return read end
+  local fill
+  read, fill = build_reader(m, name)
+  cache[name] = read
+  if fill then fill() end
+  return read
+end
+
+-- Returns the output or input table of structure shape NAME read from the
+-- decoded JSON VALUE, or nil when VALUE is not an object.
+local function read_structure(m, name, value)
+  local read = reader_for(m, name)
+  if not read then return value end
+  return read(value)
 end
 
 local function decode(body)
@@ -252,7 +356,7 @@ function M.parse_response(m, operation, _, headers, body)
   local value, problem = decode(body)
   if not value then error(("%s.%s: invalid JSON response: %s"):format(m.service, op.name, problem), 2) end
   if not op.output then return {}, request_id end
-  return read_structure(m, m.shapes[op.output.shape], value) or {}, request_id
+  return read_structure(m, op.output.shape, value) or {}, request_id
 end
 
 --- Parses an error response. Returns { code, message, request_id }: the
@@ -307,7 +411,7 @@ function M.parse_request(m, headers, body)
     reject("SerializationException", "the request body is not a JSON object: " .. excerpt(problem or body))
   end
   if not op.input then return op.name, {} end
-  return op.name, read_structure(m, m.shapes[op.input.shape], value)
+  return op.name, read_structure(m, op.input.shape, value)
 end
 
 --- Builds the successful response to OPERATION with OUTPUT (timestamps as

@@ -15,6 +15,7 @@ local M = {}
 
 local ref_attr, header_value = common.ref_attr, common.header_value
 local find_operation, excerpt, error_shape = common.find_operation, common.excerpt, common.error_shape
+local compiled = common.compiled
 
 -- Shape helpers ------------------------------------------------------------
 
@@ -145,27 +146,27 @@ end
 
 -- XML reading --------------------------------------------------------------
 
+-- The name of element NODE without its namespace prefix ("soap:Body" ->
+-- "Body").
 local function local_name(node)
-  return (node.name:gsub("^.*:", ""))
+  local name = node.name
+  if not name:find(":", 1, true) then return name end
+  return (name:gsub("^.*:", ""))
 end
 
+-- Returns the element children of NODE. mnem._xml keeps only elements as
+-- children, so this is NODE itself; the function marks where the tree's
+-- layout is relied on.
 local function element_children(node)
-  local children = {}
-  for _, child in ipairs(node) do
-    if type(child) == "table" and child.name then children[#children + 1] = child end
-  end
-  return children
+  return node
 end
 
 local function child_named(node, name)
-  for _, child in ipairs(element_children(node)) do
+  for i = 1, #node do
+    local child = node[i]
     if local_name(child) == name then return child end
   end
   return nil
-end
-
-local function text_of(node)
-  return node and node.text or ""
 end
 
 -- Returns the root element of XML TEXT; raises the parser's message when
@@ -176,75 +177,161 @@ local function parse_xml(text)
   return root
 end
 
-local parse_node
+-- Compiled readers ------------------------------------------------------------
+--
+-- reader_for(m, ref) returns a function converting XML to the Lua value
+-- member reference REF types. A flattened list or map is carried by all the
+-- sibling elements with its name, so its reader takes the list of those
+-- elements; every other reader takes the one element. Readers are cached per
+-- reference because flattening and element names are properties of the
+-- reference.
 
-local function parse_scalar(kind, text)
-  if kind == "integer" or kind == "long" then
-    return math.tointeger(tonumber(text)) or tonumber(text)
-  elseif kind == "float" or kind == "double" then
-    local number = tonumber(text)
-    return number and number + 0.0
-  elseif kind == "boolean" then
-    return text == "true"
-  elseif kind == "timestamp" then
+local function read_integer(node)
+  local text = node.text or ""
+  return math.tointeger(tonumber(text)) or tonumber(text)
+end
+
+local function read_float(node)
+  local number = tonumber(node.text or "")
+  return number and number + 0.0
+end
+
+local SCALAR_READERS = {
+  integer = read_integer, long = read_integer,
+  float = read_float, double = read_float,
+  boolean = function(node) return node.text == "true" end,
+  timestamp = function(node)
+    local text = node.text or ""
     return shape_value.to_iso(text) or text
-  elseif kind == "blob" then
+  end,
+  blob = function(node)
+    local text = node.text or ""
     return shape_value.base64_decode(text) or text
-  end
-  return text
+  end,
+}
+
+local function read_text(node)
+  return node.text or ""
 end
 
-local function parse_structure(m, shape, node)
-  local by_name = {}
-  for _, child in ipairs(element_children(node)) do
-    local name = local_name(child)
-    by_name[name] = by_name[name] or {}
-    table.insert(by_name[name], child)
-  end
-  local result = {}
-  for name, ref in pairs(shape.members) do
-    local nodes = by_name[member_key_name(m, ref, name)]
-    if nodes then
-      result[name] = parse_node(m, ref, nodes)
-    elseif ref.xmlAttribute and node.attrs then
-      result[name] = node.attrs[ref_attr(m, ref, "locationName") or name]
-    end
-  end
-  return result
-end
+local reader_for
 
-local function parse_map(m, ref, shape, nodes)
-  local entries = nodes
-  if not ref_attr(m, ref, "flattened") then entries = element_children(nodes[1]) end
-  local key_name = ref_attr(m, shape.key, "locationName") or "key"
-  local value_name = ref_attr(m, shape.value, "locationName") or "value"
-  local result = {}
-  for _, entry in ipairs(entries) do
-    local key_node, value_node = child_named(entry, key_name), child_named(entry, value_name)
-    if key_node then
-      result[parse_node(m, shape.key, { key_node })] = value_node and parse_node(m, shape.value, { value_node })
-    end
-  end
-  return result
-end
-
--- Converts the XML elements NODES (all the siblings that carry one member)
--- to a Lua value typed by member reference REF.
-parse_node = function(m, ref, nodes)
+-- Returns the reader of REF and, for shapes with members, a function that
+-- fills in the members' readers. The caller caches the reader before
+-- calling it, so a shape that contains itself gets the same reader.
+local function build_reader(m, ref)
   local shape = m.shapes[ref.shape]
   local kind = shape.type
-  if kind == "list" then
-    local items = nodes
-    if not ref_attr(m, ref, "flattened") then items = element_children(nodes[1]) end
-    local result = {}
-    for i, item in ipairs(items) do result[i] = parse_node(m, shape.member, { item }) end
-    return result
+  local flattened = (kind == "list" or kind == "map") and ref_attr(m, ref, "flattened")
+  if kind == "structure" then
+    -- fields[element name] = { member, reader, flattened }; attributes
+    -- lists the members that may come from the element's attributes.
+    local fields, attributes = {}, {}
+    local function read(node)
+      local result, collected = {}, nil
+      for i = 1, #node do
+        local child = node[i]
+        local field = fields[local_name(child)]
+        if field then
+          local name = field[1]
+          if field[3] then
+            collected = collected or {}
+            local nodes = collected[field]
+            if not nodes then
+              nodes = {}
+              collected[field] = nodes
+            end
+            nodes[#nodes + 1] = child
+          elseif result[name] == nil then
+            result[name] = field[2](child)
+          end
+        end
+      end
+      if collected then
+        for field, nodes in pairs(collected) do result[field[1]] = field[2](nodes) end
+      end
+      local attrs = node.attrs
+      if attrs then
+        for i = 1, #attributes do
+          local attribute = attributes[i]
+          if result[attribute[1]] == nil then result[attribute[1]] = attrs[attribute[2]] end
+        end
+      end
+      return result
+    end
+    return read, function()
+      for name, member in pairs(shape.members) do
+        local member_shape = m.shapes[member.shape]
+        local member_flattened = (member_shape.type == "list" or member_shape.type == "map")
+          and ref_attr(m, member, "flattened") and true or false
+        fields[member_key_name(m, member, name)] = { name, reader_for(m, member), member_flattened }
+        if member.xmlAttribute then
+          attributes[#attributes + 1] = { name, ref_attr(m, member, "locationName") or name }
+        end
+      end
+    end
+  elseif kind == "list" then
+    local read_item, item_flattened
+    local function read_items(items)
+      local result = {}
+      for i = 1, #items do
+        local item = items[i]
+        if item_flattened then item = { item } end
+        result[i] = read_item(item)
+      end
+      return result
+    end
+    local fill = function()
+      local item_shape = m.shapes[shape.member.shape]
+      item_flattened = (item_shape.type == "list" or item_shape.type == "map")
+        and ref_attr(m, shape.member, "flattened") and true or false
+      read_item = reader_for(m, shape.member)
+    end
+    if flattened then return read_items, fill end
+    return function(node) return read_items(element_children(node)) end, fill
   elseif kind == "map" then
-    return parse_map(m, ref, shape, nodes)
-  elseif kind == "structure" then
-    return parse_structure(m, shape, nodes[1])
+    local key_name = ref_attr(m, shape.key, "locationName") or "key"
+    local value_name = ref_attr(m, shape.value, "locationName") or "value"
+    local read_key, read_value
+    local function read_entries(entries)
+      local result = {}
+      for i = 1, #entries do
+        local entry = entries[i]
+        local key_node, value_node = child_named(entry, key_name), child_named(entry, value_name)
+        if key_node then
+          local key = read_key(key_node)
+          if key ~= nil then
+            local value
+            if value_node then value = read_value(value_node) end
+            result[key] = value
+          end
+        end
+      end
+      return result
+    end
+    local fill = function()
+      read_key, read_value = reader_for(m, shape.key), reader_for(m, shape.value)
+    end
+    if flattened then return read_entries, fill end
+    return function(node) return read_entries(element_children(node)) end, fill
   end
-  return parse_scalar(kind, text_of(nodes[1]))
+  return SCALAR_READERS[kind] or read_text
+end
+
+reader_for = function(m, ref)
+  local cache = compiled(m, "query_readers")
+  local read = cache[ref]
+  if read then return read end
+  local fill
+  read, fill = build_reader(m, ref)
+  cache[ref] = read
+  if fill then fill() end
+  return read
+end
+
+-- Converts the element NODE to the structure member reference REF types.
+local function parse_structure(m, ref, node)
+  return reader_for(m, ref)(node)
 end
 
 local function response_request_id(root)
@@ -273,7 +360,7 @@ function M.parse_response(m, operation, _, headers, body)
     node = child_named(root, op.output.resultWrapper)
     if not node then return {}, request_id end
   end
-  return parse_structure(m, m.shapes[op.output.shape], node), request_id
+  return parse_structure(m, op.output, node), request_id
 end
 
 -- Errors -------------------------------------------------------------------
