@@ -268,19 +268,35 @@ local function sign(request, url_parts, creds, region, signing_name)
   return scheme .. "://" .. authority .. path, headers
 end
 
+-- Returns what every request to service SVC shares, resolved on its first
+-- call and kept for the client's life as the AWS SDKs do: { url_parts =
+-- { scheme, authority, base_path }, signing_name, codec }.
+local function route_of(client, svc)
+  local routes = rawget(client, "_state").routes
+  local route = routes[svc.name]
+  if route then return route end
+  local endpoint = client:endpoint(svc)
+  route = {
+    url_parts = { endpoints.split(endpoint) }, signing_name = endpoints.signing_name(svc.model),
+    codec = require("aws.protocol").for_model(svc.model),
+  }
+  routes[svc.name] = route
+  return route
+end
+
 -- Returns output, request_id, or nil and an aws.errors value.
 local function attempt(client, svc, operation, request, override)
   local s = settings(client)
   local options = rawget(client, "_state").options
   local creds = override or s.provider:get()
-  local endpoint = client:endpoint(svc)
-  local url, headers = sign(request, { endpoints.split(endpoint) }, creds, s.region, endpoints.signing_name(svc.model))
+  local route = route_of(client, svc)
+  local url, headers = sign(request, route.url_parts, creds, s.region, route.signing_name)
   local response, terr = session_of(client):request{
     method = request.method, url = url, headers = headers, body = request.body,
     timeout = options.timeout or 60, connect_timeout = options.connect_timeout or 10,
   }
   if not response then return nil, aws_errors.from_transport(svc.name, operation, terr) end
-  local codec = require("aws.protocol").for_model(svc.model)
+  local codec = route.codec
   if response.status >= 200 and response.status < 300 then
     local ok, output, request_id = pcall(codec.parse_response, svc.model, operation, response.status,
       response.headers, response.body)
@@ -306,7 +322,7 @@ end
 -- service's operation functions instead.
 function Client:_send(svc, operation, params, creds)
   local policy = settings(self).policy
-  local request = require("aws.protocol").for_model(svc.model).build_request(svc.model, operation, params)
+  local request = route_of(self, svc).codec.build_request(svc.model, operation, params)
   local last_cost
   local tries = 0
   while true do
@@ -336,16 +352,36 @@ end
 
 -- ---- calls with validation, dry-run and recording ---------------------------
 
-local function call(client, svc, operation, snake, params)
+-- Returns what every call of OPERATION (the AWS name) of service SVC
+-- shares, computed once: the names it is logged and recorded under, the
+-- compiled parameter check and whether it is a read.
+local function plan_of(svc, operation)
+  local snake = model.snake_case(operation)
+  return {
+    operation = operation, snake = snake, read = is_read(operation),
+    check = require("aws.validate").checker(svc.model, operation),
+    record_name = ("aws.%s.%s"):format(svc.name, snake),
+  }
+end
+
+local function call(client, svc, plan, params)
+  local operation = plan.operation
   if params == nil then params = {} end
   if type(params) ~= "table" then
-    error(("aws.%s.%s: expected a parameter table, got %s"):format(svc.name, snake, type(params)), 3)
+    error(("aws.%s.%s: expected a parameter table, got %s"):format(svc.name, plan.snake, type(params)), 3)
   end
-  mark_input_secrets(params, operation)
-  require("mnem.dryrun").check_known(params)
-  require("aws.validate").input(svc.model, operation, params)
-  local dryrun = optional_module("mnem.dryrun")
-  if dryrun and not is_read(operation) and dryrun.active() then
+  local dryrun = require("mnem.dryrun")
+  -- The compiled check marks secret members itself. When it fails, the
+  -- full walk marks them, reports a dry-run placeholder as the step it
+  -- depends on, and raises the validation message.
+  if plan.check(params) then
+    if operation == "PutParameter" and params.Type == "SecureString" then secret.mark(params.Value) end
+  else
+    mark_input_secrets(params, operation)
+    dryrun.check_known(params)
+    require("aws.validate").input(svc.model, operation, params)
+  end
+  if not plan.read and dryrun.active() then
     return dryrun.would(("aws %s %s"):format(svc.name, operation), secret.redact_value(params))
   end
   local started = sys.monotonic()
@@ -355,7 +391,7 @@ local function call(client, svc, operation, snake, params)
   -- done only while a run record is open to receive them.
   if record and type(record.primitive) == "function" and (type(record.active) ~= "function" or record.active()) then
     record.primitive{
-      name = ("aws.%s.%s"):format(svc.name, snake), args = secret.redact_value(params),
+      name = plan.record_name, args = secret.redact_value(params),
       status = ok and "ok" or "error", error = not ok and tostring(result) or nil,
       duration = sys.monotonic() - started,
     }
@@ -377,20 +413,19 @@ end
 local function operation_function(svc, key, raising)
   local op = svc.model:operation(key)
   if not op then unknown_operation(svc, key) end
-  local operation = op.name
-  local snake = model.snake_case(operation)
+  local plan = plan_of(svc, op.name)
   local client = rawget(svc, "client")
   if raising then
     return function(params, ...)
       if params == svc then params = ... end
-      return call(client, svc, operation, snake, params)
+      return call(client, svc, plan, params)
     end
   end
   -- The non-raising form returns nil and the error for failures of the
   -- outside world (mnem.errors values); misuse still raises.
   return function(params, ...)
     if params == svc.try then params = ... end
-    local ok, result = pcall(call, client, svc, operation, snake, params)
+    local ok, result = pcall(call, client, svc, plan, params)
     if ok then return result end
     if errors.is(result) then return nil, result end
     error(result, 0)
@@ -472,7 +507,7 @@ function M.new(options)
   if options.session_token then secret.mark(options.session_token) end
   local copy = {}
   for k, v in pairs(options) do copy[k] = v end
-  return setmetatable({ _state = { options = copy, services = {} } }, Client)
+  return setmetatable({ _state = { options = copy, services = {}, routes = {} } }, Client)
 end
 
 return M

@@ -10,6 +10,7 @@
 -- mistake and is reported at once.
 local model = require("aws.model")
 local shape_value = require("aws.shape_value")
+local secret = require("mnem.secret")
 
 local M = {}
 
@@ -166,6 +167,153 @@ check = function(ctx, path, ref, value)
   local shape = ctx.model.shapes[ref.shape]
   local checker = CHECKERS[shape.type]
   if checker then checker(ctx, path, shape, value) end
+end
+
+-- Compiled checks --------------------------------------------------------------
+--
+-- The checks above build a member path and a message as they go, for the
+-- one error they raise. A call's parameters are almost always valid, so
+-- M.checker compiles each shape once into a function that only answers
+-- whether a value passes; on false the caller runs M.input for the message.
+-- A compiled check accepts nothing M.input would reject: it also returns
+-- false for any table with a metatable (a dry-run placeholder), for
+-- documents (untyped, so left to M.input) and for non-string keys.
+
+-- Member and map key names whose values are secret wherever they appear in
+-- parameters (as aws.client marks them).
+local function secret_name(name)
+  return name == "SecretString" or name == "SecretBinary" or name:find("Password", 1, true) ~= nil
+end
+
+local function mark_secret(value)
+  local kind = type(value)
+  if kind == "string" or kind == "number" then secret.mark(value) end
+end
+
+local compiled = setmetatable({}, { __mode = "k" })
+
+local checker_for
+
+local function within(shape, n)
+  return not (shape.min and n < shape.min) and not (shape.max and n > shape.max)
+end
+
+local function plain_table(value)
+  return type(value) == "table" and getmetatable(value) == nil
+end
+
+-- Returns the check of shape NAME and, for shapes with members, a function
+-- that fills in the members' checks after the caller cached the check, so a
+-- shape that contains itself gets the same check.
+local function build_checker(m, name)
+  local shape = m.shapes[name]
+  local kind = shape.type
+  if kind == "structure" then
+    if shape.document then return function() return false end end
+    local members, secrets, required = {}, {}, shape.required or {}
+    local function passes(value)
+      if not plain_table(value) then return false end
+      for key, item in next, value do
+        local member = members[key]
+        if not member or not member(item) then return false end
+        if secrets[key] then mark_secret(item) end
+      end
+      for i = 1, #required do
+        if value[required[i]] == nil then return false end
+      end
+      return true
+    end
+    return passes, function()
+      for member, ref in pairs(shape.members) do
+        members[member] = checker_for(m, ref.shape)
+        if secret_name(member) then secrets[member] = true end
+      end
+    end
+  elseif kind == "list" then
+    local item_check
+    local function passes(value)
+      if not plain_table(value) then return false end
+      local n, count = #value, 0
+      for _ in next, value do count = count + 1 end
+      if count ~= n or not within(shape, n) then return false end
+      for i = 1, n do
+        if not item_check(value[i]) then return false end
+      end
+      return true
+    end
+    return passes, function() item_check = checker_for(m, shape.member.shape) end
+  elseif kind == "map" then
+    local key_check, item_check
+    local function passes(value)
+      if not plain_table(value) then return false end
+      local count = 0
+      for key, item in next, value do
+        count = count + 1
+        if not key_check(key) or not item_check(item) then return false end
+        if secret_name(key) then mark_secret(item) end
+      end
+      return within(shape, count)
+    end
+    return passes, function()
+      key_check, item_check = checker_for(m, shape.key.shape), checker_for(m, shape.value.shape)
+    end
+  elseif kind == "string" then
+    local allowed
+    if shape.enum then
+      allowed = {}
+      for _, text in ipairs(shape.enum) do allowed[text] = true end
+    end
+    return function(value)
+      return type(value) == "string" and within(shape, #value) and (not allowed or allowed[value] == true)
+    end
+  elseif kind == "integer" or kind == "long" then
+    return function(value)
+      return (math.type(value) == "integer" or (math.type(value) == "float" and math.tointeger(value) ~= nil))
+        and within(shape, value)
+    end
+  elseif kind == "double" or kind == "float" then
+    return function(value) return type(value) == "number" and within(shape, value) end
+  elseif kind == "boolean" then
+    return function(value) return type(value) == "boolean" end
+  elseif kind == "timestamp" then
+    return function(value)
+      return type(value) == "number" or (type(value) == "string" and shape_value.parse_timestamp(value) ~= nil)
+    end
+  elseif kind == "blob" then
+    return function(value) return type(value) == "string" and within(shape, #value) end
+  end
+  return function() return true end
+end
+
+checker_for = function(m, name)
+  local cache = compiled[m]
+  if not cache then
+    cache = {}
+    compiled[m] = cache
+  end
+  local passes = cache[name]
+  if passes then return passes end
+  local fill
+  passes, fill = build_checker(m, name)
+  cache[name] = passes
+  if fill then fill() end
+  return passes
+end
+
+local function no_parameters(params)
+  return plain_table(params) and next(params) == nil
+end
+
+--- Returns a function that takes the parameters of OPERATION (AWS or
+-- snake_case name) of model M and returns true when M.input would accept
+-- them, marking secret members (SecretString, SecretBinary, *Password*) as
+-- it goes. False means "run M.input": it raises the message, or accepts
+-- what the quick check could not judge (documents).
+function M.checker(m, operation)
+  local op = m:operation(operation)
+  if not op then return function() return false end end
+  if not op.input then return no_parameters end
+  return checker_for(m, op.input.shape)
 end
 
 --- Checks PARAMS for OPERATION (AWS or snake_case name) of model M against

@@ -107,6 +107,48 @@ t.test("valid inputs pass", function()
   t.eq(validate.input(model.load("sts"), "GetCallerIdentity", {}), nil)
 end)
 
+-- The compiled check (validate.checker) must reject whatever validate.input
+-- rejects, and accept the valid inputs, so aws.client can skip the full
+-- walk when it returns true.
+for i, case in ipairs(CASES) do
+  local service, operation, params = case[1], case[2], case[3]
+  t.test(("quick check rejects case %d"):format(i), function()
+    local passes = validate.checker(model.load(service), operation)
+    t.eq(passes(params), false)
+  end)
+end
+
+t.test("quick check accepts valid inputs", function()
+  local rds = model.load("rds")
+  local create = validate.checker(rds, "CreateDBInstance")
+  t.eq(create(rds_instance({ AllocatedStorage = 20.0, MultiAZ = false, VpcSecurityGroupIds = { "sg-1" },
+    Tags = { { Key = "k", Value = "v" } } })), true)
+  t.eq(validate.checker(rds, "describe_events")({ StartTime = "2024-01-02T03:04:05Z", EndTime = 1704164645 }), true)
+  t.eq(validate.checker(rds, "DescribeDBInstances")({}), true)
+  local ssm = model.load("ssm")
+  t.eq(validate.checker(ssm, "SendCommand")({ DocumentName = "d", Parameters = { commands = { "ls" } } }), true)
+  t.eq(validate.checker(model.load("sts"), "GetCallerIdentity")({}), true)
+end)
+
+t.test("quick check leaves placeholders to input", function()
+  local placeholder = setmetatable({}, { __index = function() error("must not be read") end })
+  local passes = validate.checker(model.load("rds"), "DescribeDBInstances")
+  t.eq(passes({ DBInstanceIdentifier = placeholder }), false)
+  t.eq(passes({ Filters = placeholder }), false)
+end)
+
+t.test("quick check marks secret members", function()
+  local secret = require("mnem.secret")
+  local rds = model.load("rds")
+  local password = "quick-check-password-" .. tostring(os.time())
+  t.eq(validate.checker(rds, "CreateDBInstance")(rds_instance({ MasterUserPassword = password })), true)
+  t.eq(secret.is_secret(password), true)
+  local value = "quick-check-secret-" .. tostring(os.time())
+  t.eq(validate.checker(model.load("secretsmanager"), "PutSecretValue")({ SecretId = "s", SecretString = value }),
+    true)
+  t.eq(secret.is_secret(value), true)
+end)
+
 t.test("patterns are not checked", function()
   -- DBInstanceIdentifier has no published pattern; ssm Name's is skipped
   -- as botocore skips it.

@@ -38,6 +38,9 @@ end
 function M.header_value(headers, name)
   if type(headers) ~= "table" then return nil end
   local expected = name:lower()
+  -- mnem._curl returns a map keyed by lower-case names.
+  local direct = headers[expected]
+  if type(direct) == "string" then return direct end
   for key, value in pairs(headers) do
     if type(key) == "string" and key:lower() == expected then return value end
     if type(value) == "table" and type(value[1]) == "string" and value[1]:lower() == expected then
