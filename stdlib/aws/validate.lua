@@ -173,8 +173,8 @@ end
 --
 -- The checks above build a member path and a message as they go, for the
 -- one error they raise. A call's parameters are almost always valid, so
--- M.checker compiles each shape once into a function that only answers
--- whether a value passes; on false the caller runs M.input for the message.
+-- M.checker compiles each shape once into a function that only returns
+-- whether a value passes. On false the caller runs M.input for the message.
 -- A compiled check accepts nothing M.input would reject: it also returns
 -- false for any table with a metatable (a dry-run placeholder), for
 -- documents (untyped, so left to M.input) and for non-string keys.
