@@ -154,6 +154,25 @@ playbook { name = "uses", deadline = -1, steps = { extra[1] } }
   t.contains(lines[2], path .. ':2: playbook "uses": field "deadline": -1 is not a valid duration')
 end)
 
+t.test("shared broken recipe in two files", function()
+  local dir = h.setup(t)
+  h.write(dir, "shared_steps.lua", [[
+return step "Shared" { run = function() end, rollbak = function() end }
+]])
+  local text = [[
+playbook { name = "%s", steps = { require("shared_steps") } }
+]]
+  local first = h.write(dir, "first.lua", text:format("first"))
+  local second = h.write(dir, "second.lua", text:format("second"))
+  local status, out, err = h.mnem({ "check", first, second })
+  t.eq(status, 2)
+  t.eq(out, "", "neither file passes")
+  local lines = lines_of(err)
+  t.eq(#lines, 2, "the recipe's mistake once for each file")
+  t.contains(lines[1], dir .. '/shared_steps.lua:1: step "Shared": unknown step field "rollbak"')
+  t.eq(lines[2], lines[1])
+end)
+
 t.test("second playbook and bad steps list", function()
   local dir = h.setup(t)
   local path = h.write(dir, "two.lua", [[

@@ -32,7 +32,15 @@ function M.main(args)
     error(cli.usage_error("mnem check: missing PLAYBOOK; usage: mnem check PLAYBOOK..."), 0)
   end
   local status = cli.EXIT.ok
+  local preloaded = {}
+  for name in pairs(package.loaded) do preloaded[name] = true end
   for _, path in ipairs(positional) do
+    -- Each playbook gets fresh copies of its recipes: a recipe loaded for
+    -- an earlier playbook may be another file of the same name, and its
+    -- mistakes were reported only while it was loaded.
+    for name in pairs(package.loaded) do
+      if not preloaded[name] then package.loaded[name] = nil end
+    end
     local ok, pb, found = pcall(playbook.check, path)
     local var_ok, var_error = true, nil
     if ok and pb and options.var then var_ok, var_error = pcall(playbook.resolve_vars, pb, options.var) end
