@@ -12,8 +12,8 @@
 --
 -- Loading this module replaces three functions for the whole process.
 -- Lua keeps debug hooks per thread, so `coroutine.create` and
--- `coroutine.wrap` give coroutines made while a step runs the same count
--- hook. `os.exit` raises an error during and after a run instead of ending
+-- `coroutine.wrap` track the coroutines they make, which get the same
+-- count hook while a step runs. `os.exit` raises an error during and after a run instead of ending
 -- the process, so the record is always finished and the exit status is the
 -- run's. Before any run `os.exit` is Lua's own.
 local dryrun = require("mnem.dryrun")
@@ -39,8 +39,9 @@ local real_exit = os.exit
 local real_create, real_resume = coroutine.create, coroutine.resume
 local real_close, real_status = coroutine.close, coroutine.status
 
--- Coroutines created while a step runs. Weak keys let finished ones go.
-local step_coroutines = setmetatable({}, { __mode = "k" })
+-- Every coroutine created since this module loaded, hooked while a step
+-- runs. Weak keys let finished ones go.
+local tracked_coroutines = setmetatable({}, { __mode = "k" })
 local hook_on = false
 
 local CHANGE_ACTIONS = { created = true, modified = true, deleted = true, written = true }
@@ -73,14 +74,15 @@ local function check_point()
 end
 
 -- Sets (ON true) or removes the safe-point hook on the running thread and
--- on every live coroutine created while a step ran, so a coroutine kept
--- from an earlier step is checked again, and none is hooked between steps.
+-- on every live coroutine created since this module loaded, so one kept
+-- from an earlier step or made while the playbook file loaded is checked
+-- too, and none is hooked between steps.
 local function set_hook(on)
   hook_on = on
   if on then debug.sethook(check_point, "", HOOK_COUNT) else debug.sethook() end
-  for co in pairs(step_coroutines) do
+  for co in pairs(tracked_coroutines) do
     if real_status(co) == "dead" then
-      step_coroutines[co] = nil
+      tracked_coroutines[co] = nil
     elseif on then
       debug.sethook(co, check_point, "", HOOK_COUNT)
     else
@@ -89,16 +91,15 @@ local function set_hook(on)
   end
 end
 
--- coroutine.create, hooking the new coroutine when a step is running.
+-- coroutine.create, tracking the new coroutine and hooking it when a step
+-- is running.
 local function create_coroutine(fn)
   if type(fn) ~= "function" then
     error(("bad argument #1 to 'create' (function expected, got %s)"):format(type(fn)), 2)
   end
   local co = real_create(fn)
-  if hook_on then
-    debug.sethook(co, check_point, "", HOOK_COUNT)
-    step_coroutines[co] = true
-  end
+  tracked_coroutines[co] = true
+  if hook_on then debug.sethook(co, check_point, "", HOOK_COUNT) end
   return co
 end
 

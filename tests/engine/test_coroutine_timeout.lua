@@ -1,4 +1,4 @@
--- Coroutines created while a step runs get the engine's count hook: a busy
+-- Coroutines get the engine's count hook while a step runs: a busy
 -- loop inside one is stopped by the step timeout and by SIGTERM, the hook
 -- is removed after the run, and coroutine.wrap keeps Lua's behaviour.
 local t = require("t")
@@ -97,6 +97,19 @@ playbook { name = "kept-coroutine", steps = {
 } }
 ]])
   check_timed_out(status, err, sys.monotonic() - started, "kept")
+end)
+
+t.test("coroutine made while the file loads", function()
+  h.setup(t)
+  local started = sys.monotonic()
+  local status, _, err = h.run([[
+local spin = coroutine.wrap(function() coroutine.yield() while true do end end)
+spin()
+playbook { name = "load-coroutine", steps = {
+  step "Spin" { timeout = "300ms", run = function() spin() end },
+} }
+]])
+  check_timed_out(status, err, sys.monotonic() - started, "made at load")
 end)
 
 t.test("SIGTERM stops a busy coroutine", function()
