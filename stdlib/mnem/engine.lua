@@ -74,9 +74,9 @@ local function check_point()
 end
 
 -- Sets (ON true) or removes the safe-point hook on the running thread and
--- on every live coroutine created since this module loaded, so one kept
--- from an earlier step or made while the playbook file loaded is checked
--- too, and none is hooked between steps.
+-- on every live coroutine created since this module loaded. A coroutine
+-- kept from an earlier step or made while the playbook file loaded is
+-- checked too, and none is hooked between steps.
 local function set_hook(on)
   hook_on = on
   if on then debug.sethook(check_point, "", HOOK_COUNT) else debug.sethook() end
