@@ -64,15 +64,13 @@ end
 
 -- snake_case -----------------------------------------------------------------
 
-local function is_upper(c) return c ~= "" and c:match("^%u$") ~= nil end
-local function is_lower(c) return c ~= "" and c:match("^%l$") ~= nil end
-
 --- Converts an AWS CamelCase name to boto3's snake_case exactly as
 -- xform_name in botocore 1.29 (Debian's python3-botocore) does. A name that
 -- already contains "_" is returned unchanged. A trailing run of two or more
 -- capitals followed by "s" ("ARNs") becomes "_arns". Then "_" goes before
 -- each capital that starts a lowercase run, and between a lowercase letter
--- or digit and a capital, scanning left to right without overlap.
+-- or digit and a capital, scanning left to right without overlap, as
+-- botocore's two regular expressions do (Lua's gsub scans the same way).
 -- NOTE: botocore also hard-codes a few names of other services
 -- ("CreateCachediSCSIVolume", "ExecutePartiQLStatement", ...); those are
 -- not special-cased here because no built-in model has them.
@@ -80,33 +78,8 @@ function M.snake_case(name)
   if name:find("_", 1, true) then return name end
   local head, acronym = name:match("^(.-)(%u%u+s)$")
   if head then name = head .. "_" .. acronym:lower() end
-  -- First pass: any character, then a capital followed by lowercase letters.
-  local out, i, n = {}, 1, #name
-  while i <= n do
-    local j = i + 2
-    if is_upper(name:sub(i + 1, i + 1)) and is_lower(name:sub(j, j)) then
-      while is_lower(name:sub(j + 1, j + 1)) do j = j + 1 end
-      out[#out + 1] = name:sub(i, i) .. "_" .. name:sub(i + 1, j)
-      i = j + 1
-    else
-      out[#out + 1] = name:sub(i, i)
-      i = i + 1
-    end
-  end
-  local first = table.concat(out)
-  -- Second pass: a lowercase letter or digit followed by a capital.
-  out, i, n = {}, 1, #first
-  while i <= n do
-    local c, d = first:sub(i, i), first:sub(i + 1, i + 1)
-    if c:match("^[%l%d]$") and is_upper(d) then
-      out[#out + 1] = c .. "_" .. d
-      i = i + 2
-    else
-      out[#out + 1] = c
-      i = i + 1
-    end
-  end
-  return table.concat(out):lower()
+  name = name:gsub("(.)(%u%l+)", "%1_%2")
+  return (name:gsub("([%l%d])(%u)", "%1_%2"):lower())
 end
 
 -- Suggestions -------------------------------------------------------------
