@@ -2,14 +2,16 @@
  * sys.c: operating-system services for the engine.
  *
  * Lua module `mnem._sys`: clocks, interruptible sleep, SIGINT/SIGTERM
- * handling, terminal queries, environment changes, random bytes, and the
- * append-only record file used by run records.
+ * handling, terminal queries, environment changes, random bytes, ISO-8601
+ * text of epoch seconds, and the append-only record file used by run
+ * records.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,94 @@ static double clock_seconds(clockid_t id)
   struct timespec ts;
   clock_gettime(id, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+
+/* ---- timestamps ---- */
+
+/* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+ * civil_from_days, as in aws/shape_value.lua). */
+static void civil_from_days(long long z, long long *y, int *m, int *d)
+{
+  long long era, doe, yoe, doy, mp;
+
+  z += 719468;
+  era = (z >= 0 ? z : z - 146096) / 146097;
+  doe = z - era * 146097;
+  yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+
+static char *put2(char *p, int n)
+{
+  p[0] = (char)('0' + n / 10);
+  p[1] = (char)('0' + n % 10);
+  return p + 2;
+}
+
+
+/*
+ * format_epoch(seconds) -> "YYYY-MM-DDTHH:MM:SS[.mmm]Z" | nil
+ * Epoch seconds (integer or float) as ISO-8601 UTC with milliseconds when
+ * the fraction, rounded to microseconds, has any: the text
+ * aws.shape_value.to_iso writes.  Returns nil outside years 1970 to 9999
+ * and for NaN, so the caller's general path handles those.
+ */
+static int sys_format_epoch(lua_State *L)
+{
+  lua_Number value = luaL_checknumber(L, 1);
+  long long seconds, days, rest, micros = 0, year;
+  int month, day;
+  char text[32], *p = text;
+
+  if (!(value >= 0 && value < 253402300800.0)) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  if (lua_isinteger(L, 1)) {
+    seconds = (long long)lua_tointeger(L, 1);
+  } else {
+    lua_Number whole = floor(value);
+    seconds = (long long)whole;
+    micros = (long long)floor((value - whole) * 1e6 + 0.5);
+    if (micros >= 1000000) {
+      seconds++;
+      micros -= 1000000;
+    }
+    if (seconds >= 253402300800LL) {
+      luaL_pushfail(L);
+      return 1;
+    }
+  }
+  days = seconds / 86400;
+  rest = seconds % 86400;
+  civil_from_days(days, &year, &month, &day);
+  p = put2(p, (int)(year / 100));
+  p = put2(p, (int)(year % 100));
+  *p++ = '-';
+  p = put2(p, month);
+  *p++ = '-';
+  p = put2(p, day);
+  *p++ = 'T';
+  p = put2(p, (int)(rest / 3600));
+  *p++ = ':';
+  p = put2(p, (int)(rest % 3600 / 60));
+  *p++ = ':';
+  p = put2(p, (int)(rest % 60));
+  if (micros / 1000 != 0) {
+    int millis = (int)(micros / 1000);
+    *p++ = '.';
+    *p++ = (char)('0' + millis / 100);
+    p = put2(p, millis % 100);
+  }
+  *p++ = 'Z';
+  lua_pushlstring(L, text, (size_t)(p - text));
+  return 1;
 }
 
 
@@ -408,6 +498,7 @@ int luaopen_mnem_sys(lua_State *L)
                                              { "close", record_close },
                                              { NULL, NULL } };
   static const luaL_Reg functions[] = { { "now", sys_now },
+                                        { "format_epoch", sys_format_epoch },
                                         { "monotonic", sys_monotonic },
                                         { "sleep", sys_sleep },
                                         { "trap_signals", sys_trap_signals },

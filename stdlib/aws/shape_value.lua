@@ -5,6 +5,8 @@
 -- "YYYY-MM-DDTHH:MM:SS[.fff]Z". Blobs travel base64-encoded. Numbers in
 -- query bodies are written as Python's str() writes them, because the AWS
 -- CLI (botocore) does, and request bodies are compared byte for byte.
+local format_epoch = require("mnem._sys").format_epoch
+
 local M = {}
 
 -- Calendar ----------------------------------------------------------------
@@ -37,6 +39,10 @@ end
 
 -- Timestamps --------------------------------------------------------------
 
+-- TWO_DIGITS[n] is n from 0 to 99 written with two digits.
+local TWO_DIGITS = {}
+for n = 0, 99 do TWO_DIGITS[n] = ("%02d"):format(n) end
+
 -- Splits a number of epoch seconds into whole seconds and microseconds.
 local function split_epoch(value)
   local seconds = math.floor(value)
@@ -52,7 +58,12 @@ end
 -- zone means UTC) or as decimal epoch seconds. Returns whole epoch seconds
 -- and microseconds, or nil when TEXT is not a timestamp.
 function M.parse_timestamp(text)
-  if type(text) == "number" then return split_epoch(text) end
+  if type(text) == "number" then
+    -- NaN, infinities and numbers beyond about 30 million years have no
+    -- calendar date to write.
+    if text ~= text or math.abs(text) >= 1e15 then return nil end
+    return split_epoch(text)
+  end
   if type(text) ~= "string" then return nil end
   if text:match("^%-?%d+%.?%d*$") and not text:match("^%d%d%d%d%-") then
     return split_epoch(tonumber(text))
@@ -85,27 +96,37 @@ function M.format_iso(seconds, micros, digits)
   local days = seconds // 86400
   local rest = seconds - days * 86400
   local y, m, d = civil_from_days(days)
-  local text = ("%04d-%02d-%02dT%02d:%02d:%02d"):format(y, m, d, rest // 3600, rest % 3600 // 60, rest % 60)
+  local text
+  if y >= 1000 and y <= 9999 and math.type(rest) == "integer" then
+    -- Joining two-digit strings costs a quarter of string.format's six %d
+    -- (callgrind: 2k against 8k instructions).
+    text = TWO_DIGITS[y // 100] .. TWO_DIGITS[y % 100] .. "-" .. TWO_DIGITS[m] .. "-" .. TWO_DIGITS[d] .. "T"
+      .. TWO_DIGITS[rest // 3600] .. ":" .. TWO_DIGITS[rest % 3600 // 60] .. ":" .. TWO_DIGITS[rest % 60]
+  else
+    text = ("%04d-%02d-%02dT%02d:%02d:%02d"):format(y, m, d, rest // 3600, rest % 3600 // 60, rest % 60)
+  end
   micros = micros or 0
   digits = digits or 3
-  local scaled = micros // (10 ^ (6 - digits) // 1)
-  if scaled ~= 0 then text = text .. ("."  .. "%0" .. digits .. "d"):format(scaled) end
+  local scaled = micros // math.tointeger(10 ^ (6 - digits))
+  if scaled ~= 0 then
+    if digits == 3 then
+      text = text .. "." .. (scaled // 100) .. TWO_DIGITS[scaled % 100]
+    else
+      text = text .. ("."  .. "%0" .. digits .. "d"):format(scaled)
+    end
+  end
   return text .. "Z"
 end
 
 --- Returns VALUE (ISO-8601 text or epoch seconds) as the canonical
 -- "YYYY-MM-DDTHH:MM:SS[.fff]Z", or nil when it is not a timestamp.
 function M.to_iso(value)
-  -- JSON responses carry epoch seconds; strftime formats those in a
-  -- third of the time of the calendar arithmetic below. Years 1970 to
-  -- 9999 only, where both write four-digit years.
-  if math.type(value) == "float" or math.type(value) == "integer" then
-    local seconds, micros = split_epoch(value)
-    if seconds >= 0 and seconds < 253402300800 then
-      local millis = micros // 1000
-      if millis == 0 then return os.date("!%Y-%m-%dT%H:%M:%SZ", seconds) end
-      return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(millis)
-    end
+  -- JSON responses carry epoch seconds, and every timestamp of every
+  -- response passes here. For years 1970 to 9999 the C version writes the
+  -- same text in a sixth of the instructions.
+  if type(value) == "number" then
+    local text = format_epoch(value)
+    if text then return text end
   end
   local seconds, micros = M.parse_timestamp(value)
   if not seconds then return nil end

@@ -1,44 +1,62 @@
--- aws.shape_value: timestamp conversions. to_iso formats epoch seconds
--- with strftime for years 1970 to 9999 and with calendar arithmetic
--- otherwise; both must write the same text.
+-- aws.shape_value: timestamp conversions. to_iso writes epoch seconds of
+-- years 1970 to 9999 with mnem._sys.format_epoch (C) and others with
+-- format_iso (Lua). The C library's strftime (os.date) is the independent
+-- reference for both.
 local t = require("t")
 local shape_value = require("aws.shape_value")
 
--- The text the calendar arithmetic writes for epoch seconds VALUE.
+-- The ISO-8601 text of epoch seconds VALUE by strftime, with milliseconds
+-- when the fraction has any.
 local function reference(value)
-  return shape_value.format_iso(shape_value.parse_timestamp(value))
+  local seconds = math.floor(value)
+  local micros = math.floor((value - seconds) * 1e6 + 0.5)
+  if micros >= 1000000 then seconds, micros = seconds + 1, micros - 1000000 end
+  local text = os.date("!%Y-%m-%dT%H:%M:%S", seconds)
+  local millis = micros // 1000
+  if millis ~= 0 then text = text .. (".%03d"):format(millis) end
+  return text .. "Z"
 end
 
 t.test("to_iso known epoch values", function()
   t.eq(shape_value.to_iso(0), "1970-01-01T00:00:00Z")
   t.eq(shape_value.to_iso(1704164645), "2024-01-02T03:04:05Z")
   t.eq(shape_value.to_iso(1704164645.25), "2024-01-02T03:04:05.250Z")
+  t.eq(shape_value.to_iso(1704164645.061), "2024-01-02T03:04:05.061Z")
   t.eq(shape_value.to_iso(1704164645.0005), "2024-01-02T03:04:05Z")
   t.eq(shape_value.to_iso(951782400), "2000-02-29T00:00:00Z")
   t.eq(shape_value.to_iso(253402300799.5), "9999-12-31T23:59:59.500Z")
 end)
 
-t.test("to_iso matches calendar arithmetic", function()
+t.test("to_iso matches strftime", function()
   local mismatches = {}
-  local value = 0.0
-  -- About 2000 values spread over 1970 to 9999, with and without fractions.
+  local value = 0
+  -- About 2000 pseudo-random seconds over 1970 to 9999, each also with
+  -- fractions.
   for i = 1, 2000 do
     value = (value * 6364136223846793005 + 1442695040888963407) % 253402300800
-    local seconds = value // 1
-    for _, sample in ipairs({ seconds, seconds + 0.5, seconds + 0.123456, math.tointeger(seconds) }) do
-      if shape_value.to_iso(sample) ~= reference(sample) then
-        mismatches[#mismatches + 1] = ("%d: %s ~= %s"):format(i, shape_value.to_iso(sample), reference(sample))
-      end
+    for _, sample in ipairs({ value, value + 0.5, value + 0.123456, value + 0.0009 }) do
+      local got, expected = shape_value.to_iso(sample), reference(sample)
+      if got ~= expected then mismatches[#mismatches + 1] = ("%d: %s ~= %s"):format(i, got, expected) end
     end
   end
   t.eq(mismatches, {})
 end)
 
-t.test("to_iso outside strftime range", function()
+t.test("format_iso six fraction digits", function()
+  t.eq(shape_value.format_iso(1704164645, 123456, 6), "2024-01-02T03:04:05.123456Z")
+  t.eq(shape_value.format_iso(1704164645, 5, 6), "2024-01-02T03:04:05.000005Z")
+end)
+
+t.test("to_iso outside four-digit years", function()
   t.eq(shape_value.to_iso(-1), "1969-12-31T23:59:59Z")
-  t.eq(shape_value.to_iso(253402300800), reference(253402300800))
+  t.eq(shape_value.to_iso(-62135596800), "0001-01-01T00:00:00Z")
+  t.eq(shape_value.to_iso(253402300800), "10000-01-01T00:00:00Z")
   t.eq(shape_value.to_iso("2024-01-02T03:04:05+01:00"), "2024-01-02T02:04:05Z")
   t.eq(shape_value.to_iso("yesterday"), nil)
+  t.eq(shape_value.to_iso(0 / 0), nil)
+  t.eq(shape_value.to_iso(math.huge), nil)
+  t.eq(shape_value.to_iso(-1e300), nil)
+  t.eq(shape_value.format_iso(-62135596800, 250000, 3), "0001-01-01T00:00:00.250Z")
 end)
 
 return t.done()
