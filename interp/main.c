@@ -30,6 +30,7 @@ static const luaL_Reg c_modules[] = { { "mnem._embed", luaopen_mnem_embed },
                                       { "mnem._sigv4", luaopen_mnem_sigv4 },
                                       { "mnem._xml", luaopen_mnem_xml },
                                       { "mnem._server", luaopen_mnem_server },
+                                      { "mnem._shape", luaopen_mnem_shape },
                                       { "cjson", luaopen_cjson },
                                       { NULL, NULL } };
 

@@ -35,6 +35,7 @@ int luaopen_mnem_sigv4(lua_State *L);  /* mnem._sigv4: request signing */
 int luaopen_mnem_xml(lua_State *L);    /* mnem._xml: expat parser */
 int luaopen_mnem_pg(lua_State *L);     /* mnem._pg: libpq binding */
 int luaopen_mnem_server(lua_State *L); /* mnem._server: loopback HTTP */
+int luaopen_mnem_shape(lua_State *L);  /* mnem._shape: JSON to shapes */
 int luaopen_cjson(lua_State *L);       /* cjson: lua-cjson, linked in */
 
 /*

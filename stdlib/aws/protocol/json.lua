@@ -17,6 +17,7 @@ local M = {}
 local ref_attr, header_value = common.ref_attr, common.header_value
 local find_operation, excerpt, error_shape = common.find_operation, common.excerpt, common.error_shape
 local compiled = common.compiled
+local convert = require("mnem._shape").convert
 
 local function content_type(m)
   return "application/x-amz-json-" .. (m.metadata.jsonVersion or "1.1")
@@ -229,113 +230,66 @@ end
 
 -- JSON reading -------------------------------------------------------------
 
--- Compiled readers ------------------------------------------------------------
+-- Reading plans -----------------------------------------------------------------
 --
--- reader_for(m, name) returns a function that converts decoded JSON to the
--- Lua value shape NAME types: it drops nulls and unknown members, makes
+-- plan_for(m, name) returns the plan by which mnem._shape.convert turns
+-- decoded JSON into the Lua value shape NAME types (interp/shape.c lists
+-- the plan forms). The conversion drops nulls and unknown members, makes
 -- timestamps ISO-8601 UTC text, decodes blobs and makes whole integers Lua
--- integers. It returns false for shapes whose values pass unchanged
--- (strings, booleans, documents), so callers copy those without a call.
+-- integers. Tables are converted in place, because they come fresh from
+-- cjson.decode.
 
-local null = cjson.null
-local reader_for
+local plan_for
 
-local function read_integer(value)
-  return type(value) == "number" and (math.tointeger(value) or value) or value
+local function read_timestamp(value)
+  return shape_value.to_iso(value) or value
 end
 
-local function read_float(value)
-  return type(value) == "number" and value + 0.0 or value
+local function read_blob(value)
+  return type(value) == "string" and (shape_value.base64_decode(value) or value) or value
 end
 
-local SCALAR_READERS = {
-  timestamp = function(value) return shape_value.to_iso(value) or value end,
-  blob = function(value) return type(value) == "string" and (shape_value.base64_decode(value) or value) or value end,
-  integer = read_integer, long = read_integer,
-  float = read_float, double = read_float,
+local SCALAR_PLANS = {
+  timestamp = read_timestamp, blob = read_blob,
+  integer = "integer", long = "integer", float = "float", double = "float",
 }
 
--- Returns the reader for shape NAME and, for shapes with members, a
--- function that fills in the members' readers (see build_writer).
-local function build_reader(m, name)
+-- Returns the plan of shape NAME and, for shapes with members, a function
+-- that fills in the members' plans. The caller caches the plan before
+-- calling it, so a shape that contains itself gets the same plan.
+local function build_plan(m, name)
   local shape = m.shapes[name]
   local kind = shape.type
   if kind == "structure" then
     if shape.document then return false end
     local fields = {}
-    local function read(value)
-      if type(value) ~= "table" then return nil end
-      local result = {}
-      for key, raw in next, value do
-        local field = fields[key]
-        if field and raw ~= null then
-          local convert = field[2]
-          if convert then
-            result[field[1]] = convert(raw)
-          else
-            result[field[1]] = raw
-          end
-        end
-      end
-      return result
-    end
-    return read, function()
+    return { 1, fields }, function()
       for member, ref in pairs(shape.members) do
-        fields[ref_attr(m, ref, "locationName") or member] = { member, reader_for(m, ref.shape) }
+        fields[ref_attr(m, ref, "locationName") or member] = { member, plan_for(m, ref.shape) }
       end
     end
-  elseif kind == "list" then
-    local convert
-    local function read(value)
-      if type(value) ~= "table" then return nil end
-      local result, n = {}, 0
-      for _, item in ipairs(value) do
-        if item ~= null then
-          if convert then item = convert(item) end
-          if item ~= nil then
-            n = n + 1
-            result[n] = item
-          end
-        end
-      end
-      return result
-    end
-    return read, function() convert = reader_for(m, shape.member.shape) end
-  elseif kind == "map" then
-    local convert
-    local function read(value)
-      if type(value) ~= "table" then return nil end
-      local result = {}
-      for key, item in pairs(value) do
-        if item ~= null then
-          if convert then item = convert(item) end
-          result[key] = item
-        end
-      end
-      return result
-    end
-    return read, function() convert = reader_for(m, shape.value.shape) end
+  elseif kind == "list" or kind == "map" then
+    local plan = { kind == "list" and 2 or 3, false }
+    return plan, function() plan[2] = plan_for(m, (kind == "list" and shape.member or shape.value).shape) end
   end
-  return SCALAR_READERS[kind] or false
+  return SCALAR_PLANS[kind] or false
 end
 
-reader_for = function(m, name)
-  local cache = compiled(m, "json_readers")
-  local read = cache[name]
-  if read ~= nil then return read end
+plan_for = function(m, name)
+  local cache = compiled(m, "json_plans")
+  local plan = cache[name]
+  if plan ~= nil then return plan end
   local fill
-  read, fill = build_reader(m, name)
-  cache[name] = read
+  plan, fill = build_plan(m, name)
+  cache[name] = plan
   if fill then fill() end
-  return read
+  return plan
 end
 
 -- Returns the output or input table of structure shape NAME read from the
 -- decoded JSON VALUE, or nil when VALUE is not an object.
 local function read_structure(m, name, value)
-  local read = reader_for(m, name)
-  if not read then return value end
-  return read(value)
+  return convert(value, plan_for(m, name))
 end
 
 local function decode(body)
