@@ -21,6 +21,7 @@ local retry = require("aws.retry")
 local errors = require("mnem.errors")
 local log = require("mnem.log")
 local secret = require("mnem.secret")
+local sigv4 = require("mnem._sigv4")
 local sys = require("mnem._sys")
 
 local M = {}
@@ -255,14 +256,16 @@ end
 local function sign(request, url_parts, creds, region, signing_name)
   local scheme, authority, base_path = table.unpack(url_parts)
   local path = base_path .. request.path
+  -- The codec's header pairs are shared, not copied: neither the signer
+  -- nor libcurl changes them.
   local headers = { { "Host", authority } }
-  for _, h in ipairs(request.headers or {}) do headers[#headers + 1] = { h[1], h[2] } end
-  local signed = require("mnem._sigv4").sign{
+  for _, h in ipairs(request.headers or {}) do headers[#headers + 1] = h end
+  local signed = sigv4.sign{
     method = request.method, path = path, query = "", headers = headers, body = request.body or "",
     access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
     region = region, service = signing_name, time = sys.now(),
   }
-  for _, h in ipairs(signed.headers or {}) do headers[#headers + 1] = { h[1], h[2] } end
+  for _, h in ipairs(signed.headers or {}) do headers[#headers + 1] = h end
   headers[#headers + 1] = { "Authorization", signed.authorization }
   headers[#headers + 1] = { "User-Agent", M.USER_AGENT }
   return scheme .. "://" .. authority .. path, headers
