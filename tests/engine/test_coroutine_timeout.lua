@@ -126,7 +126,7 @@ playbook { name = "signalled", vars = { dir = { type = "path" } }, steps = {
     h.quote(os.getenv("MNEM_BIN") or "build/mnem"), h.quote(path), h.quote(h.state), h.quote(dir), dir, dir, dir)
   os.execute(command)
   local pid
-  for _ = 1, 100 do
+  for _ = 1, 600 do
     pid = h.slurp(dir .. "/pid"):match("^%d+$")
     if pid then break end
     sys.sleep(0.05)
@@ -135,7 +135,7 @@ playbook { name = "signalled", vars = { dir = { type = "path" } }, steps = {
   sys.sleep(0.2)
   os.execute("kill -TERM " .. pid)
   local status
-  for _ = 1, 200 do
+  for _ = 1, 600 do
     status = h.slurp(dir .. "/status"):match("%d+")
     if status then break end
     sys.sleep(0.05)

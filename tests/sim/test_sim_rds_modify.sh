@@ -77,7 +77,7 @@ expect "apply-immediately applies earlier pending values" '
  and i["PendingModifiedValues"] == {"DBInstanceClass": "db.t4g.medium"})(d["DBInstance"])' \
   awsj $MODIFY --deletion-protection --apply-immediately
 # shellcheck disable=SC2086
-check "pending class is applied" wait_for 30 '
+check "pending class is applied" wait_for 60 '
 (lambda i: i["DBInstanceStatus"] == "available" and i["DBInstanceClass"] == "db.t4g.medium"
  and i["PendingModifiedValues"] == {})(d["DBInstances"][0])' awsj $DESCRIBE
 
@@ -92,7 +92,7 @@ expect "backup retention change is modifying briefly" '
  and i["PendingModifiedValues"] == {})(d["DBInstance"])' \
   awsj $MODIFY --backup-retention-period 7 --apply-immediately
 # shellcheck disable=SC2086
-check "brief modifying ends" wait_for 15 '
+check "brief modifying ends" wait_for 30 '
 (lambda i: i["DBInstanceStatus"] == "available" and i["PendingModifiedValues"] == {})(d["DBInstances"][0])' \
   awsj $DESCRIBE
 # shellcheck disable=SC2086
@@ -108,7 +108,7 @@ expect "gp3 baseline change is pending" '
  and p == {"AllocatedStorage": 400, "Iops": 12000, "StorageThroughput": 500})(d["DBInstance"]["PendingModifiedValues"])' \
   awsj $MODIFY --allocated-storage 400 --apply-immediately
 # shellcheck disable=SC2086
-check "gp3 baseline is applied" wait_for 30 '
+check "gp3 baseline is applied" wait_for 60 '
 (lambda i: i["DBInstanceStatus"] == "available" and i["AllocatedStorage"] == 400 and i["Iops"] == 12000
  and i["StorageThroughput"] == 500 and i["PendingModifiedValues"] == {})(d["DBInstances"][0])' awsj $DESCRIBE
 # shellcheck disable=SC2086
