@@ -110,11 +110,12 @@ static int embed_list(lua_State *L)
 
 /*
  * Loads the bytecode the build compiled from PATH (the entry
- * "bytecode/PATH") and pushes the chunk and PATH.  Returns 0 with the
- * stack unchanged in three cases, and the caller then loads the source:
- * MNEM_STDLIB is set (its sources win), there is no such entry, or this Lua
- * rejects it (a different Lua release at build time).  Loading bytecode
- * skips the parser, which is most of the cost of a module's first require.
+ * "bytecode/PATH") and pushes the chunk and PATH.  Returns 0 with the stack
+ * unchanged when MNEM_STDLIB is set (its sources win) or there is no such
+ * entry; the caller then looks for the source.  Raises when this Lua
+ * rejects the bytecode, which means the build's lua5.4 and the linked
+ * liblua5.4 are different releases.  Loading bytecode skips the parser,
+ * which is most of the cost of a module's first require.
  */
 static int load_compiled(lua_State *L, const char *path)
 {
@@ -129,10 +130,11 @@ static int load_compiled(lua_State *L, const char *path)
   if (file == NULL)
     return 0;
   if (luaL_loadbufferx(L, (const char *)file->data, file->size, path, "b") !=
-      LUA_OK) {
-    lua_pop(L, 1);
-    return 0;
-  }
+      LUA_OK)
+    return luaL_error(L,
+                      "cannot load the built-in module %s: %s (rebuild mnem "
+                      "with the lua5.4 that matches its liblua5.4)",
+                      path, lua_tostring(L, -1));
   lua_pushstring(L, path);
   return 1;
 }

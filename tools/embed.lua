@@ -2,9 +2,9 @@
 --
 -- Usage: lua5.4 tools/embed.lua OUTPUT.c STDLIB_DIR MODELS_DIR
 --
--- Every *.lua file under STDLIB_DIR becomes an entry named by its path
--- relative to that folder, plus its bytecode as "bytecode/PATH"; every
--- *.json under MODELS_DIR becomes "models/NAME.json". Entries are sorted so embed.c can bsearch them.
+-- Every *.lua file under STDLIB_DIR becomes an entry "bytecode/PATH", PATH
+-- relative to that folder, and the few read as text also an entry PATH;
+-- every *.json under MODELS_DIR becomes "models/NAME.json". Entries are sorted so embed.c can bsearch them.
 local output, stdlib_dir, models_dir = arg[1], arg[2], arg[3]
 
 local function list(dir, pattern)
@@ -22,15 +22,26 @@ local function read(path)
   return data
 end
 
--- Each module is embedded twice: as source, which `mnem._embed.read` and
--- MNEM_STDLIB users see, and as "bytecode/PATH", which `require` loads
--- without parsing. The bytecode keeps its debug information, so errors
--- still name stdlib/PATH and the line.
+-- Each module is embedded as "bytecode/PATH", which `require` loads without
+-- parsing. The bytecode keeps its debug information, so errors still name
+-- stdlib/PATH and the line. Only files read as text at run time (the
+-- simulator's built-in scenarios, which `mnem run --sim` copies out) are
+-- embedded as source too: the binary's pages count in every run's
+-- resident memory.
+local TEXT_PREFIXES = { "sim/scenarios/" }
+
+local function read_as_text(rel)
+  for _, prefix in ipairs(TEXT_PREFIXES) do
+    if rel:sub(1, #prefix) == prefix then return true end
+  end
+  return false
+end
+
 local entries = {}
 for _, rel in ipairs(list(stdlib_dir, "*.lua")) do
   local source = read(stdlib_dir .. "/" .. rel)
   local chunk = assert(load(source, "@stdlib/" .. rel, "t"))
-  entries[#entries + 1] = { path = rel, data = source }
+  if read_as_text(rel) then entries[#entries + 1] = { path = rel, data = source } end
   entries[#entries + 1] = { path = "bytecode/" .. rel, data = string.dump(chunk) }
 end
 for _, rel in ipairs(list(models_dir, "*.json")) do
