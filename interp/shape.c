@@ -6,8 +6,9 @@
  * converted value.  The JSON codec (stdlib/aws/protocol/json.lua) builds
  * one plan per shape from the service model.  A plan is one of:
  *
- *   false                   the value passes unchanged (strings, booleans,
- *                           documents)
+ *   false                   the value passes unchanged (documents)
+ *   "scalar"                the value passes unchanged unless it is a
+ *                           table (strings, booleans)
  *   "integer" / "float"     a number becomes a Lua integer when whole / a
  *                           float
  *   a function              called with the value, returns the converted
@@ -20,9 +21,11 @@
  * JSON null (cjson.null, a NULL light userdata) is dropped everywhere.  A
  * value of the wrong JSON type converts as the Lua codec always did: a
  * scalar where a structure, list or map belongs becomes nil, and an object
- * where a list belongs an empty list.  Walking the tables in C saves the
- * Lua interpreter's overhead on every field of a large response (ECS tasks,
- * log events).
+ * where a list belongs an empty list.  A list or object where a scalar
+ * plan ("scalar", "integer", "float") belongs becomes nil, so no table with
+ * cjson.null inside reaches a playbook as a string or number.  Walking the
+ * tables in C saves the Lua interpreter's overhead on every field of a large
+ * response (ECS tasks, log events).
  */
 #include <lauxlib.h>
 
@@ -164,9 +167,14 @@ static void convert(lua_State *L, int depth)
     lua_call(L, 1, 1);
     return;
   case LUA_TSTRING:
-    if (lua_type(L, v) == LUA_TNUMBER) {
-      const char *name = lua_tostring(L, p);
-      if (name[0] == 'i') {
+    if (lua_type(L, v) == LUA_TTABLE) {
+      lua_pop(L, 2);
+      lua_pushnil(L);
+      return;
+    }
+    /* A number where a "scalar" (string, boolean) belongs stays as is. */
+    if (lua_type(L, v) == LUA_TNUMBER && lua_tostring(L, p)[0] != 's') {
+      if (lua_tostring(L, p)[0] == 'i') {
         lua_Integer whole;
         int exact;
         whole = lua_tointegerx(L, v, &exact);

@@ -58,16 +58,17 @@ end
 -- zone means UTC) or as decimal epoch seconds. Returns whole epoch seconds
 -- and microseconds, or nil when TEXT is not a timestamp.
 function M.parse_timestamp(text)
+  if type(text) == "string" and text:match("^%-?%d+%.?%d*$") and not text:match("^%d%d%d%d%-") then
+    text = tonumber(text)
+  end
   if type(text) == "number" then
     -- NaN, infinities and numbers beyond about 30 million years have no
-    -- calendar date to write.
-    if text ~= text or math.abs(text) >= 1e15 then return nil end
+    -- calendar date to write. The comparison is written so that NaN fails
+    -- it and math.mininteger, whose math.abs overflows, is rejected too.
+    if not (text > -1e15 and text < 1e15) then return nil end
     return split_epoch(text)
   end
   if type(text) ~= "string" then return nil end
-  if text:match("^%-?%d+%.?%d*$") and not text:match("^%d%d%d%d%-") then
-    return split_epoch(tonumber(text))
-  end
   local y, mo, d, rest = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
   if not y then return nil end
   local h, mi, s, frac, zone = "0", "0", "0", "", ""

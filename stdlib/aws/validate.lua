@@ -151,8 +151,9 @@ function CHECKERS.boolean(ctx, path, _, value)
 end
 
 function CHECKERS.timestamp(ctx, path, _, value)
-  if type(value) == "number" then return end
-  if type(value) ~= "string" or not shape_value.parse_timestamp(value) then
+  -- parse_timestamp rejects NaN, infinities and numbers beyond about 30
+  -- million years, which the codecs could not write as a date.
+  if (type(value) ~= "string" and type(value) ~= "number") or not shape_value.parse_timestamp(value) then
     expect(ctx, path, "a timestamp (ISO-8601 text such as 2024-01-31T12:00:00Z, or epoch seconds)", value)
   end
 end
@@ -277,7 +278,8 @@ local function build_checker(m, name)
     return function(value) return type(value) == "boolean" end
   elseif kind == "timestamp" then
     return function(value)
-      return type(value) == "number" or (type(value) == "string" and shape_value.parse_timestamp(value) ~= nil)
+      local value_type = type(value)
+      return (value_type == "number" or value_type == "string") and shape_value.parse_timestamp(value) ~= nil
     end
   elseif kind == "blob" then
     return function(value) return type(value) == "string" and within(shape, #value) end

@@ -185,6 +185,10 @@ local function build_writer(m, ref)
     end
   elseif kind == "blob" then
     return function(value, out) out[#out + 1] = quote(shape_value.base64_encode(value)) end
+  elseif kind == "integer" or kind == "long" then
+    -- Validation lets a whole float such as 20.0 through, and botocore
+    -- writes integers without a fraction.
+    return function(value, out) write_document(math.tointeger(value) or value, out) end
   elseif kind == "structure" then
     return write_document
   end
@@ -241,17 +245,22 @@ end
 
 local plan_for
 
+-- A list or object where a timestamp or blob belongs becomes nil, as
+-- mnem._shape.convert does for the other scalars.
 local function read_timestamp(value)
+  if type(value) == "table" then return nil end
   return shape_value.to_iso(value) or value
 end
 
 local function read_blob(value)
+  if type(value) == "table" then return nil end
   return type(value) == "string" and (shape_value.base64_decode(value) or value) or value
 end
 
 local SCALAR_PLANS = {
   timestamp = read_timestamp, blob = read_blob,
   integer = "integer", long = "integer", float = "float", double = "float",
+  string = "scalar", boolean = "scalar",
 }
 
 -- Returns the plan of shape NAME and, for shapes with members, a function

@@ -119,6 +119,9 @@ serialize = function(m, out, value, ref, prefix)
   elseif kind == "blob" then
     out[#out + 1] = { prefix, shape_value.base64_encode(value) }
   elseif type(value) == "number" then
+    -- A whole float such as 20.0 passes validation for an integer member,
+    -- and botocore writes integers without a fraction.
+    if kind == "integer" or kind == "long" then value = math.tointeger(value) or value end
     out[#out + 1] = { prefix, shape_value.format_number(value) }
   else
     out[#out + 1] = { prefix, tostring(value) }
