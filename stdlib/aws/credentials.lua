@@ -115,31 +115,53 @@ function M.split_command(command)
   return words
 end
 
-local function shell_quote(word)
-  return "'" .. word:gsub("'", "'\\''") .. "'"
+-- The maximum seconds a credential_process may run, so that a hung helper
+-- cannot hang every AWS call of the run.
+local PROCESS_TIMEOUT = 60
+
+-- Runs WORDS (program and arguments, no shell) and returns ok, its stdout,
+-- its stderr and a description of how it ended ("exit 3", "signal 9",
+-- "timed out after 60s", "interrupted", or the reason it did not start).
+local function run_process(words)
+  local proc = require("mnem._proc")
+  local child, spawn_error = proc.spawn{ argv = words, stdout = "pipe", stderr = "pipe" }
+  if not child then return false, "", "", spawn_error end
+  local out, err = {}, {}
+  local started = sys.monotonic()
+  local stopped
+  while true do
+    local got = child:read(0.1)
+    if got.stdout then out[#out + 1] = got.stdout end
+    if got.stderr then err[#err + 1] = got.stderr end
+    if not got.open then break end
+    if sys.signal() then
+      stopped = "interrupted"
+    elseif sys.monotonic() - started > PROCESS_TIMEOUT then
+      stopped = ("timed out after %ds"):format(PROCESS_TIMEOUT)
+    end
+    if stopped then
+      child:kill("KILL")
+      break
+    end
+  end
+  local status = child:wait()
+  local stdout, stderr = table.concat(out), table.concat(err)
+  if stopped then return false, stdout, stderr, stopped end
+  if status.signal then return false, stdout, stderr, "signal " .. tostring(status.signal) end
+  if status.code ~= 0 then return false, stdout, stderr, "exit " .. tostring(status.code) end
+  return true, stdout, stderr
 end
 
 local function from_process(command, profile_name)
   local words = M.split_command(command)
   if #words == 0 then fail("InvalidConfiguration", "credential_process of profile " .. profile_name .. " is empty") end
-  local quoted = {}
-  for i, w in ipairs(words) do quoted[i] = shell_quote(w) end
-  -- The words are quoted one by one, so the shell only runs the program
-  -- with these exact arguments, as exec would. Its stderr goes to a
-  -- temporary file so a failure can quote it.
-  local err_path = os.tmpname()
-  local pipe = io.popen("exec " .. table.concat(quoted, " ") .. " 2>" .. shell_quote(err_path), "r")
-  local output = pipe:read("a")
-  local ok, exit_kind, status = pipe:close()
-  local err_file = io.open(err_path, "rb")
-  local stderr = err_file and err_file:read("a") or ""
-  if err_file then err_file:close() end
-  os.remove(err_path)
+  -- The program runs with these exact arguments and no shell. Its stderr
+  -- is kept so a failure can quote it.
+  local ok, output, stderr, ending = run_process(words)
   local where = ("credential_process of profile %s (%s)"):format(profile_name, words[1])
   if not ok then
     local last_line = stderr:match("([^\n]+)\n*$")
-    fail("CredentialProcessFailed", ("%s failed: %s %s%s"):format(where, tostring(exit_kind), tostring(status),
-      last_line and (": " .. last_line) or ""))
+    fail("CredentialProcessFailed", ("%s failed: %s%s"):format(where, ending, last_line and (": " .. last_line) or ""))
   end
   local decoded_ok, data = pcall(cjson.decode, output)
   if not decoded_ok or type(data) ~= "table" then

@@ -157,6 +157,31 @@ t.test("credential_process failure", function()
   t.contains(tostring(err), "oops", "the process's last stderr line is in the message")
 end)
 
+t.test("credential_process missing program", function()
+  local err = resolve_error({ profile = "p" }, {}, "[profile p]\ncredential_process = /nonexistent/creds-helper a\n")
+  t.eq(err.code, "CredentialProcessFailed")
+  t.contains(tostring(err), "/nonexistent/creds-helper")
+end)
+
+t.test("credential_process killed by signal", function()
+  local script = process_script("creds-killed.sh", "kill -9 $$\n")
+  local err = resolve_error({ profile = "p" }, {}, "[profile p]\ncredential_process = " .. script .. "\n")
+  t.eq(err.code, "CredentialProcessFailed")
+  t.contains(tostring(err), "signal 9")
+end)
+
+t.test("credential_process gets no shell", function()
+  -- A shell would expand $HOME and run the second command.
+  local marker = os.tmpname()
+  os.remove(marker)
+  local script = process_script("creds-args.sh", 'printf \'{"Version": 1, "AccessKeyId": "%s", '
+    .. '"SecretAccessKey": "no-shell-secret"}\' "$1"\n')
+  local c = resolve({ profile = "p" }, {},
+    ("[profile p]\ncredential_process = %s $HOME;touch %s\n"):format(script, marker), "")
+  t.eq(c.access_key, "$HOME;touch")
+  t.eq(io.open(marker) == nil, true, "no command after ; ran")
+end)
+
 t.test("credential_process wrong version", function()
   local script = process_script("creds-v2.sh", "echo '{\"Version\": 2, \"AccessKeyId\": \"a\"}'\n")
   local err = resolve_error({ profile = "p" }, {}, "[profile p]\ncredential_process = " .. script .. "\n")
