@@ -179,6 +179,8 @@ end
 
 local Client = {}
 
+local recorded_send -- defined with the calls below; settings() needs it for AssumeRole
+
 -- Resolves region, profile, retry settings and the credentials provider
 -- on first use, so making a client reads no file and sends nothing.
 local function settings(client)
@@ -212,8 +214,10 @@ local function settings(client)
   }
   resolved.provider = credentials.provider{
     options = options, profile_name = profile_name, files = files,
+    -- Recorded like any call, so a run record shows which role a run
+    -- assumed; the output (the new credentials) is never recorded.
     assume_role = function(source, request)
-      return client:_send(client.sts, "AssumeRole", request, source)
+      return recorded_send(client, client.sts, "AssumeRole", request, source, "aws.sts.assume_role")
     end,
   }
   state.resolved = resolved
@@ -355,6 +359,26 @@ end
 
 -- ---- calls with validation, dry-run and recording ---------------------------
 
+-- Sends OPERATION as Client:_send does and adds the call to the run record
+-- under RECORD_NAME ("aws.sts.assume_role"), then returns the output or
+-- raises the error.
+recorded_send = function(client, svc, operation, params, creds, record_name)
+  local started = sys.monotonic()
+  local ok, result = pcall(client._send, client, svc, operation, params, creds)
+  local record = optional_module("mnem.record")
+  -- Redacting the parameters costs about as much as signing, so it is
+  -- done only while a run record is open to receive them.
+  if record and type(record.primitive) == "function" and (type(record.active) ~= "function" or record.active()) then
+    record.primitive{
+      name = record_name, args = secret.redact_value(params),
+      status = ok and "ok" or "error", error = not ok and tostring(result) or nil,
+      duration = sys.monotonic() - started,
+    }
+  end
+  if not ok then error(result, 0) end
+  return result
+end
+
 -- Returns what every call of OPERATION (the AWS name) of service SVC
 -- shares, computed once: the names it is logged and recorded under, the
 -- compiled parameter check and whether it is a read.
@@ -387,20 +411,7 @@ local function call(client, svc, plan, params)
   if not plan.read and dryrun.active() then
     return dryrun.would(("aws %s %s"):format(svc.name, operation), secret.redact_value(params))
   end
-  local started = sys.monotonic()
-  local ok, result = pcall(client._send, client, svc, operation, params)
-  local record = optional_module("mnem.record")
-  -- Redacting the parameters costs about as much as signing, so it is
-  -- done only while a run record is open to receive them.
-  if record and type(record.primitive) == "function" and (type(record.active) ~= "function" or record.active()) then
-    record.primitive{
-      name = plan.record_name, args = secret.redact_value(params),
-      status = ok and "ok" or "error", error = not ok and tostring(result) or nil,
-      duration = sys.monotonic() - started,
-    }
-  end
-  if not ok then error(result, 0) end
-  return result
+  return recorded_send(client, svc, operation, params, nil, plan.record_name)
 end
 
 -- ---- service objects --------------------------------------------------------
