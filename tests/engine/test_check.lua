@@ -217,6 +217,21 @@ playbook { name = "x", steps = { step "A" { run = function() end, timeuot = 3 } 
   t.ok(dir)
 end)
 
+t.test("plan lists every mistake", function()
+  local dir = h.setup(t)
+  local path = h.write(dir, "bad.lua", [[
+playbook { name = "x", steps = {
+  step "A" { retires = 1, run = function() end },
+  step "B" { timout = "1s", run = function() end },
+} }
+]])
+  local status, _, err = h.mnem({ "plan", path })
+  t.eq(status, 2)
+  t.contains(err, 'mnem plan: ' .. path .. ':2: step "A": unknown step field "retires"')
+  t.contains(err, 'mnem plan: ' .. path .. ':3: step "B": unknown step field "timout"')
+  t.contains(err, "mnem plan: " .. path .. ": 2 mistakes")
+end)
+
 t.test("plan lists steps and policies", function()
   local dir = h.setup(t)
   local path = h.write(dir, "plan.lua", [[

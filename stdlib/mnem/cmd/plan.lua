@@ -66,8 +66,10 @@ function M.main(args)
   if #positional ~= 1 then
     error(cli.usage_error("mnem plan: expected one PLAYBOOK; usage: mnem plan PLAYBOOK"), 0)
   end
-  local ok, pb = pcall(playbook.load, positional[1])
-  if not ok then error(cli.usage_error(tostring(pb)), 0) end
+  local path = positional[1]
+  local loaded, pb, found = pcall(playbook.check, path)
+  if not loaded then error(cli.usage_error(tostring(pb)), 0) end
+  if not pb then error(cli.usage_error(playbook.report_mistakes("plan", path, found)), 0) end
   local out = { ("playbook %q (%s)"):format(pb.name, pb.path) }
   if pb.description then out[#out + 1] = "  " .. pb.description end
   if pb.deadline then out[#out + 1] = "deadline: " .. duration.format(pb.deadline) end
