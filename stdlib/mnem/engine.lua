@@ -10,12 +10,14 @@
 -- the `always` steps still run, and the run ends with exit status 130.
 -- Everything is written to the run record (mnem.record).
 --
--- Loading this module replaces three functions for the whole process.
+-- Loading this module replaces six functions for the whole process.
 -- Lua keeps debug hooks per thread, so `coroutine.create` and
 -- `coroutine.wrap` track the coroutines they make, which get the same
 -- count hook while a step runs. `os.exit` raises an error during and after a run instead of ending
 -- the process, so the record is always finished and the exit status is the
--- run's. Before any run `os.exit` is Lua's own.
+-- run's. Before any run `os.exit` is Lua's own. `pcall`, `xpcall` and
+-- `coroutine.resume` raise a caught timeout, interrupt or exit again while
+-- a step runs, so code that catches every error still stops.
 local dryrun = require("mnem.dryrun")
 local duration = require("mnem.duration")
 local errors = require("mnem.errors")
@@ -36,6 +38,9 @@ local current = nil   -- the run in progress: { deadline, deadline_what, where, 
 local run_ended = false   -- a run finished in this process; os.exit stays disabled
 
 local real_exit = os.exit
+-- The engine itself keeps Lua's own pcall and xpcall (see the replacements
+-- below).
+local pcall, xpcall = pcall, xpcall
 local real_create, real_resume = coroutine.create, coroutine.resume
 local real_close, real_status = coroutine.close, coroutine.status
 
@@ -151,9 +156,32 @@ local function exit_during_run(code, close)
   error(err, 0)
 end
 
--- luacheck: push ignore 122
+-- While a step runs, an error that pcall, xpcall or coroutine.resume
+-- caught after the step's deadline passed, after SIGINT/SIGTERM, or after
+-- an os.exit call is raised again as that stop. Otherwise a playbook loop
+-- around pcall would catch every timeout the hook raises and run forever.
+local function pass_stop(ok, ...)
+  if not ok and current and current.where then check_point() end
+  return ok, ...
+end
+
+local function pcall_during_run(fn, ...)
+  return pass_stop(pcall(fn, ...))
+end
+
+local function xpcall_during_run(fn, handler, ...)
+  return pass_stop(xpcall(fn, handler, ...))
+end
+
+local function resume_during_run(co, ...)
+  return pass_stop(real_resume(co, ...))
+end
+
+-- luacheck: push ignore 121 122
 coroutine.create, coroutine.wrap = create_coroutine, wrap_coroutine
+coroutine.resume = resume_during_run
 os.exit = exit_during_run
+_G.pcall, _G.xpcall = pcall_during_run, xpcall_during_run
 -- luacheck: pop
 
 --- Raises the timeout error of the current step or run when its deadline

@@ -30,6 +30,60 @@ playbook {
   t.eq(#h.events(events, "step_start", "Never"), 0, "later step not started")
 end)
 
+t.test("timeout not swallowed by pcall", function()
+  -- The hook raises the timeout inside the inner pcall almost every time;
+  -- pcall raises it again, so the loop cannot catch its way past it.
+  h.setup(t)
+  local started = sys.monotonic()
+  local status, _, err = h.run([[
+playbook { name = "catcher", steps = {
+  step "Loop" { timeout = "500ms", run = function()
+    while true do
+      pcall(function() while true do end end)
+      xpcall(function() while true do end end, function() return "handled" end)
+    end
+  end },
+  step "After" { run = function()
+    local ok, e = pcall(error, "ordinary")
+    assert(not ok and e == "ordinary")
+  end },
+} }
+]])
+  t.eq(status, 1, "exit status")
+  t.ok(sys.monotonic() - started < 20, "stopped promptly")
+  t.contains(err, 'step "Loop" timed out after 0.50s')
+end)
+
+t.test("timeout in resumed coroutine fails step", function()
+  h.setup(t)
+  local status, _, err = h.run([[
+local spinner = coroutine.create(function() while true do end end)
+playbook { name = "resumer", steps = {
+  step "Resume" { timeout = "500ms", run = function() coroutine.resume(spinner) end },
+} }
+]])
+  t.eq(status, 1, "exit status")
+  t.contains(err, 'step "Resume" timed out after 0.50s')
+  local finish = h.events(h.last_record(), "step_finish", "Resume")[1]
+  t.eq(finish.status, "failed")
+end)
+
+t.test("pcall outside a deadline unchanged", function()
+  h.setup(t)
+  local status = h.run([[
+playbook { name = "plain", steps = {
+  step "Catch" { timeout = "30s", run = function()
+    local ok, e = pcall(error, { code = "X" })
+    assert(not ok and e.code == "X")
+    local co = coroutine.create(function() error("inside") end)
+    local resumed, message = coroutine.resume(co)
+    assert(not resumed and message:find("inside"))
+  end },
+} }
+]])
+  t.eq(status, 0, "exit status")
+end)
+
 t.test("step timeout caps sleep", function()
   h.setup(t)
   local started = sys.monotonic()
