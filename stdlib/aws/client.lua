@@ -122,7 +122,8 @@ M.is_read = is_read
 local function mark_input_secrets(value, operation)
   if type(value) ~= "table" then return end
   for k, v in pairs(value) do
-    if type(k) == "string" and (k == "SecretString" or k == "SecretBinary" or k:find("Password")) then
+    if type(k) == "string" and (k == "SecretString" or k == "SecretBinary" or k == "ClientSecret"
+        or k:find("Password")) then
       if type(v) == "string" or type(v) == "number" then secret.mark(v) end
     end
     mark_input_secrets(v, operation)
@@ -158,6 +159,7 @@ local function mark_output_secrets(output, operation)
   if type(output.Parameters) == "table" then
     for _, p in ipairs(output.Parameters) do mark_parameter(p) end
   end
+  if operation == "GetRandomPassword" then secret.mark(output.RandomPassword) end
   if operation == "GetSecretValue" then
     secret.mark(output.SecretString)
     secret.mark(output.SecretBinary)

@@ -183,7 +183,8 @@ end
 -- Member and map key names whose values are secret wherever they appear in
 -- parameters (as aws.client marks them).
 local function secret_name(name)
-  return name == "SecretString" or name == "SecretBinary" or name:find("Password", 1, true) ~= nil
+  return name == "SecretString" or name == "SecretBinary" or name == "ClientSecret"
+    or name:find("Password", 1, true) ~= nil
 end
 
 local function mark_secret(value)
@@ -308,9 +309,9 @@ end
 
 --- Returns a function that takes the parameters of OPERATION (AWS or
 -- snake_case name) of model M and returns true when M.input would accept
--- them, marking secret members (SecretString, SecretBinary, *Password*) as
--- it goes. False means "run M.input": it raises the message, or accepts
--- what the quick check could not judge (documents).
+-- them, marking secret members (SecretString, SecretBinary, ClientSecret,
+-- *Password*) as it goes. False means "run M.input": it raises the
+-- message, or accepts what the quick check could not judge (documents).
 function M.checker(m, operation)
   local op = m:operation(operation)
   if not op then return function() return false end end

@@ -292,6 +292,13 @@ t.test("secret outputs are marked", function()
   t.eq(secret.redact("password is sm-secret-5"), "password is " .. secret.MASK)
 end)
 
+t.test("random password output is marked", function()
+  server:script{ { status = 200, headers = JSON_HEADERS, body = '{"RandomPassword": "rnd-Pw-77-secret"}' } }
+  local out = client.secretsmanager.get_random_password{ PasswordLength = 16 }
+  t.eq(out.RandomPassword, "rnd-Pw-77-secret")
+  t.ok(secret.is_secret("rnd-Pw-77-secret"), "RandomPassword marked")
+end)
+
 t.test("default client uses environment", function()
   server:script{}
   helper.with_env({ AWS_ENDPOINT_URL = server.endpoint, AWS_REGION = "eu-central-1", AWS_ACCESS_KEY_ID = "AKDEFAULT",

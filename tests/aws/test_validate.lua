@@ -147,6 +147,13 @@ t.test("quick check marks secret members", function()
   t.eq(validate.checker(model.load("secretsmanager"), "PutSecretValue")({ SecretId = "s", SecretString = value }),
     true)
   t.eq(secret.is_secret(value), true)
+  local client_secret = "quick-check-oidc-" .. tostring(os.time())
+  local action = { Type = "authenticate-oidc", Order = 1, AuthenticateOidcConfig = {
+    Issuer = "i", AuthorizationEndpoint = "a", TokenEndpoint = "t", UserInfoEndpoint = "u", ClientId = "c",
+    ClientSecret = client_secret } }
+  t.eq(validate.checker(model.load("elbv2"), "ModifyListener")({ ListenerArn = "arn:l", DefaultActions = { action } }),
+    true)
+  t.eq(secret.is_secret(client_secret), true, "OIDC client secret")
 end)
 
 t.test("patterns are not checked", function()
