@@ -17,6 +17,14 @@ local FIELDS = { "match", "interval", "backoff", "max_delay", "jitter", "max_att
 local FIELD_SET = {}
 for _, name in ipairs(FIELDS) do FIELD_SET[name] = true end
 
+-- Parses a duration for a retrier, raising its message without a source
+-- position: the mistake is in the playbook, which WHERE names.
+local function parse_duration(value, what)
+  local ok, result = pcall(duration.parse, value, what)
+  if ok then return result end
+  error((tostring(result):gsub("^[^:\n]+:%d+: ", "")), 0)
+end
+
 --- Returns the entry of CANDIDATES closest to NAME by edit distance, or nil
 -- when none is close enough to be a likely typo.
 function M.closest(name, candidates)
@@ -79,12 +87,12 @@ local function normalize_retrier(raw, where)
     check_matcher(raw.match, where)
     r.match = raw.match
   end
-  r.interval = duration.parse(raw.interval or 1, where .. ": interval")
+  r.interval = parse_duration(raw.interval or 1, where .. ": interval")
   r.backoff = raw.backoff or 2
   if type(r.backoff) ~= "number" or r.backoff < 1 then
     error(("%s: backoff must be a number of 1 or more, got %s"):format(where, tostring(raw.backoff)), 0)
   end
-  if raw.max_delay ~= nil then r.max_delay = duration.parse(raw.max_delay, where .. ": max_delay") end
+  if raw.max_delay ~= nil then r.max_delay = parse_duration(raw.max_delay, where .. ": max_delay") end
   r.jitter = raw.jitter or "none"
   if r.jitter ~= "none" and r.jitter ~= "full" then
     error(("%s: jitter must be \"none\" or \"full\", got %s"):format(where, tostring(raw.jitter)), 0)

@@ -232,6 +232,17 @@ playbook { name = "x", steps = {
   t.contains(err, "mnem plan: " .. path .. ": 2 mistakes")
 end)
 
+t.test("bad retry interval names no stdlib file", function()
+  local dir = h.setup(t)
+  local path = h.write(dir, "interval.lua", [[
+playbook { name = "x", steps = { step "a" { retry = { interval = "1q" }, run = function() end } } }
+]])
+  local status, _, err = h.mnem({ "check", path })
+  t.eq(status, 2)
+  t.contains(err, 'step "a": retry: interval: "1q" is not a valid duration')
+  t.ok(not err:find("retry.lua", 1, true), "no stdlib position in the message")
+end)
+
 t.test("plan lists steps and policies", function()
   local dir = h.setup(t)
   local path = h.write(dir, "plan.lua", [[
