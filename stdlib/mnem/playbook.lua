@@ -348,6 +348,11 @@ local function validate_var(pb, name, raw)
       end
     end
   end
+  if spec.min and spec.max and spec.min > spec.max then
+    fail(node, ("field \"min\" (%s) is above field \"max\" (%s), so no value is valid"):format(
+      tostring(raw.min), tostring(raw.max)))
+    valid = false
+  end
   if spec.default ~= nil and valid then
     local value, message = convert_var(spec, spec.default, false)
     message = message or check_bounds(spec, value)

@@ -243,6 +243,17 @@ playbook { name = "x", steps = { step "a" { retry = { interval = "1q" }, run = f
   t.ok(not err:find("retry.lua", 1, true), "no stdlib position in the message")
 end)
 
+t.test("variable min above max", function()
+  local dir = h.setup(t)
+  local path = h.write(dir, "bounds.lua", [[
+playbook { name = "x", vars = { n = { type = "number", min = 5, max = 1 } },
+  steps = { step "a" { run = function() end } } }
+]])
+  local status, _, err = h.mnem({ "check", path })
+  t.eq(status, 2)
+  t.contains(err, 'variable "n": field "min" (5) is above field "max" (1), so no value is valid')
+end)
+
 t.test("plan lists steps and policies", function()
   local dir = h.setup(t)
   local path = h.write(dir, "plan.lua", [[
