@@ -9,6 +9,7 @@
 -- what was expected, because a bad parameter is the playbook author's
 -- mistake and is reported at once.
 local model = require("aws.model")
+local compiled_for = require("aws.protocol.common").compiled_for
 local shape_value = require("aws.shape_value")
 local secret = require("mnem.secret")
 
@@ -192,8 +193,6 @@ local function mark_secret(value)
   if kind == "string" or kind == "number" then secret.mark(value) end
 end
 
-local compiled = setmetatable({}, { __mode = "k" })
-
 local checker_for
 
 local function within(shape, n)
@@ -205,8 +204,7 @@ local function plain_table(value)
 end
 
 -- Returns the check of shape NAME and, for shapes with members, a function
--- that fills in the members' checks after the caller cached the check, so a
--- shape that contains itself gets the same check.
+-- that fills in the members' checks (see aws.protocol.common.compiled_for).
 local function build_checker(m, name)
   local shape = m.shapes[name]
   local kind = shape.type
@@ -289,18 +287,7 @@ local function build_checker(m, name)
 end
 
 checker_for = function(m, name)
-  local cache = compiled[m]
-  if not cache then
-    cache = {}
-    compiled[m] = cache
-  end
-  local passes = cache[name]
-  if passes then return passes end
-  local fill
-  passes, fill = build_checker(m, name)
-  cache[name] = passes
-  if fill then fill() end
-  return passes
+  return compiled_for(m, "checks", name, build_checker)
 end
 
 local function no_parameters(params)

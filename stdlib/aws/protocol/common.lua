@@ -1,4 +1,5 @@
--- aws.protocol.common: helpers both wire codecs (query and JSON) share.
+-- aws.protocol.common: helpers both wire codecs (query and JSON) share,
+-- and the per-model cache of compiled shapes that aws.validate uses too.
 local M = {}
 
 --- Returns the value of serialization attribute KEY for member reference
@@ -31,6 +32,22 @@ function M.compiled(m, slot)
     all[slot] = cache
   end
   return cache
+end
+
+--- Returns what BUILD(m, key) made for KEY of model M, cached under SLOT of
+-- M.compiled. BUILD returns the value (a function or plan) and, for shapes
+-- with members, a function that fills in the members' values. The fill
+-- runs after the value is cached, so a shape that contains itself gets the
+-- same value.
+function M.compiled_for(m, slot, key, build)
+  local cache = M.compiled(m, slot)
+  local value = cache[key]
+  if value ~= nil then return value end
+  local fill
+  value, fill = build(m, key)
+  cache[key] = value
+  if fill then fill() end
+  return value
 end
 
 --- Returns the value of header NAME (any case) from HEADERS, given either

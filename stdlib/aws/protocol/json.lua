@@ -16,7 +16,7 @@ local M = {}
 
 local ref_attr, header_value = common.ref_attr, common.header_value
 local find_operation, excerpt, error_shape = common.find_operation, common.excerpt, common.error_shape
-local compiled = common.compiled
+local compiled_for = common.compiled_for
 local convert = require("mnem._shape").convert
 
 local function content_type(m)
@@ -119,8 +119,7 @@ local function write_scalar(value, out)
 end
 
 -- Returns the writer for REF and, for shapes with members, a function that
--- fills in the members' writers. The caller caches the writer before
--- calling it, so a shape that contains itself gets the same writer.
+-- fills in the members' writers (see common.compiled_for).
 local function build_writer(m, ref)
   local shape = m.shapes[ref.shape]
   local kind = shape.type
@@ -196,14 +195,7 @@ local function build_writer(m, ref)
 end
 
 writer_for = function(m, ref)
-  local cache = compiled(m, "json_writers")
-  local write = cache[ref]
-  if write then return write end
-  local fill
-  write, fill = build_writer(m, ref)
-  cache[ref] = write
-  if fill then fill() end
-  return write
+  return compiled_for(m, "json_writers", ref, build_writer)
 end
 
 -- Returns the JSON text of VALUE typed by REF; timestamps keep fractions of
@@ -264,8 +256,7 @@ local SCALAR_PLANS = {
 }
 
 -- Returns the plan of shape NAME and, for shapes with members, a function
--- that fills in the members' plans. The caller caches the plan before
--- calling it, so a shape that contains itself gets the same plan.
+-- that fills in the members' plans (see common.compiled_for).
 local function build_plan(m, name)
   local shape = m.shapes[name]
   local kind = shape.type
@@ -285,14 +276,7 @@ local function build_plan(m, name)
 end
 
 plan_for = function(m, name)
-  local cache = compiled(m, "json_plans")
-  local plan = cache[name]
-  if plan ~= nil then return plan end
-  local fill
-  plan, fill = build_plan(m, name)
-  cache[name] = plan
-  if fill then fill() end
-  return plan
+  return compiled_for(m, "json_plans", name, build_plan)
 end
 
 -- Returns the output or input table of structure shape NAME read from the

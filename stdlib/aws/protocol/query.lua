@@ -15,7 +15,7 @@ local M = {}
 
 local ref_attr, header_value = common.ref_attr, common.header_value
 local find_operation, excerpt, error_shape = common.find_operation, common.excerpt, common.error_shape
-local compiled = common.compiled
+local compiled_for = common.compiled_for
 
 -- Shape helpers ------------------------------------------------------------
 
@@ -185,7 +185,7 @@ end
 -- reader_for(m, ref) returns a function converting XML to the Lua value
 -- member reference REF types. A flattened list or map is carried by all the
 -- sibling elements with its name, so its reader takes the list of those
--- elements; every other reader takes the one element. Readers are cached per
+-- elements. Every other reader takes the one element. Readers are cached per
 -- reference because flattening and element names are properties of the
 -- reference.
 
@@ -220,8 +220,7 @@ end
 local reader_for
 
 -- Returns the reader of REF and, for shapes with members, a function that
--- fills in the members' readers. The caller caches the reader before
--- calling it, so a shape that contains itself gets the same reader.
+-- fills in the members' readers (see common.compiled_for).
 local function build_reader(m, ref)
   local shape = m.shapes[ref.shape]
   local kind = shape.type
@@ -322,14 +321,7 @@ local function build_reader(m, ref)
 end
 
 reader_for = function(m, ref)
-  local cache = compiled(m, "query_readers")
-  local read = cache[ref]
-  if read then return read end
-  local fill
-  read, fill = build_reader(m, ref)
-  cache[ref] = read
-  if fill then fill() end
-  return read
+  return compiled_for(m, "query_readers", ref, build_reader)
 end
 
 -- Converts the element NODE to the structure member reference REF types.
