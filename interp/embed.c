@@ -112,7 +112,7 @@ static int embed_list(lua_State *L)
  * Loads the bytecode the build compiled from PATH (the entry
  * "bytecode/PATH") and pushes the chunk and PATH.  Returns 0 with the stack
  * unchanged when MNEM_STDLIB is set (its sources win) or there is no such
- * entry; the caller then looks for the source.  Raises when this Lua
+ * entry, and the caller then looks for the source.  Raises when this Lua
  * rejects the bytecode, which means the build's lua5.4 and the linked
  * liblua5.4 are different releases.  Loading bytecode skips the parser,
  * which is most of the cost of a module's first require.

@@ -187,8 +187,8 @@ _G.pcall, _G.xpcall = pcall_during_run, xpcall_during_run
 --- Raises the timeout error of the current step or run when its deadline
 -- has passed, and an interrupted error after SIGINT/SIGTERM; else returns.
 -- Primitives that cap a blocking call by `remaining()` call it when the
--- call fails, so the failure reads as the step's timeout. RAN_OUT true says
--- the capped call itself timed out: its clock (libcurl's milliseconds, for
+-- call fails, so the failure reads as the step's timeout. RAN_OUT true means
+-- the capped call itself timed out. Its clock (libcurl's milliseconds, for
 -- one) may stop a little before ours, so the deadline counts as passed.
 function M.check_deadline(ran_out)
   check_point()

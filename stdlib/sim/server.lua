@@ -554,7 +554,7 @@ function M.start(options)
       l.load_balancer, l.dns_name, l.port, host, l.local_port))
   end
   -- Signals are trapped before the ready file appears, so a client that
-  -- sends SIGTERM as soon as it sees the file gets a clean stop.
+  -- sends SIGTERM as soon as the file exists gets a clean stop.
   sys.trap_signals()
   if ready_file then write_ready_file(ready_file, sim:ready_info()) end
   local reason = sim:run()

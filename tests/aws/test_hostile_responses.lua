@@ -18,14 +18,14 @@ local client = aws.client{ endpoint_url = server.endpoint, region = "us-east-1",
 local JSON = { ["Content-Type"] = "application/x-amz-json-1.1", ["x-amzn-RequestId"] = "req-h" }
 local XML = { ["Content-Type"] = "text/xml" }
 
--- Calls ecs.describe_tasks with the server answering BODY; returns the
+-- Calls ecs.describe_tasks with the server replying BODY; returns the
 -- output's task list.
 local function ecs_tasks(body)
   server:script{ { status = 200, headers = JSON, body = body } }
   return client.ecs.describe_tasks{ tasks = { "t1" } }.tasks
 end
 
--- Calls rds.describe_db_instances with the server answering INNER inside
+-- Calls rds.describe_db_instances with the server replying INNER inside
 -- the result wrapper; returns the output.
 local function rds_instances(inner, root_attrs)
   server:script{ { status = 200, headers = XML, body = ("<DescribeDBInstancesResponse%s><DescribeDBInstancesResult>"

@@ -102,7 +102,7 @@ end)
 t.test("capped call that ran out counts as the deadline", function()
   -- libcurl counts whole milliseconds, so a request capped by the step's
   -- remaining time can stop a moment before the engine's clock passes the
-  -- deadline; the primitive passes true and the step still fails as timed out.
+  -- deadline. The primitive passes true, so the step still fails as timed out.
   h.setup(t)
   local status, _, err = h.run([[
 playbook {
