@@ -1,5 +1,6 @@
--- Tests of mnem._xml: the element tables parse() builds, its limits
--- against hostile documents, and escape().
+-- Tests of mnem._xml: the element tables parse() builds, the typed values
+-- read() builds by a plan, their limits against hostile documents, and
+-- escape().
 local t = require("t")
 local xml = require("mnem._xml")
 
@@ -157,6 +158,144 @@ end)
 t.test("xml wrong argument types", function()
   t.raises(function() xml.parse(nil) end, "string expected")
   t.raises(function() xml.escape({}) end, "string expected")
+end)
+
+-- read(): values typed by a plan ------------------------------------------
+
+-- A structure plan with FIELDS given as { element = { member, plan,
+-- flattened } }.
+local function struct(fields, attributes)
+  return { 1, fields, attributes or false }
+end
+
+t.test("xml read members, skip others", function()
+  local plan = struct{
+    Name = { "Name", "string", false },
+    Size = { "Size", "integer", false },
+    Ratio = { "Ratio", "float", false },
+    On = { "On", "boolean", false },
+    Inner = { "Inner", struct{ Id = { "Id", "string", false } }, false },
+  }
+  local doc = "<R xmlns='x'><Unknown><Name>no</Name></Unknown><Name>db &amp; co</Name><Size>20</Size>"
+    .. "<Ratio>2</Ratio><On>true</On><Inner><Id>i-1</Id><Other>z</Other></Inner><Name>second</Name></R>"
+  local value = assert(xml.read(doc, plan))
+  t.eq(value, { Name = "db & co", Size = 20, Ratio = 2.0, On = true, Inner = { Id = "i-1" } },
+    "first element of a member wins; unknown elements and their children are skipped")
+  t.eq(math.type(value.Size), "integer")
+  t.eq(math.type(value.Ratio), "float")
+end)
+
+t.test("xml read scalar conversions", function()
+  local plan = struct{ N = { "N", "integer", false }, F = { "F", "float", false }, B = { "B", "boolean", false } }
+  local cases = {
+    { "<r><N>1e3</N></r>", { N = 1000 } }, { "<r><N> 7 </N></r>", { N = 7 } },
+    { "<r><N>2.5</N></r>", { N = 2.5 } }, { "<r><N>0x10</N></r>", { N = 16 } },
+    { "<r><N>abc</N><F>x</F><B>yes</B></r>", { B = false } }, { "<r><N></N><F/></r>", {} },
+    { "<r><N>bad</N><N>4</N></r>", { N = 4 } },
+  }
+  for _, case in ipairs(cases) do t.eq(assert(xml.read(case[1], plan)), case[2], case[1]) end
+end)
+
+t.test("xml read scalar own text", function()
+  local plan = struct{ S = { "S", "string", false } }
+  t.eq(assert(xml.read("<r><S>a<b>inner</b>c</S></r>", plan)), { S = "ac" })
+  t.eq(assert(xml.read("<r><S><![CDATA[<x>]]></S></r>", plan)), { S = "<x>" })
+  t.eq(assert(xml.read("<r><S/></r>", plan)), { S = "" })
+end)
+
+t.test("xml read ignores prefixes", function()
+  local plan = struct{ A = { "A", "string", false } }
+  t.eq(assert(xml.read("<p:r xmlns:p='u'><p:A>1</p:A></p:r>", plan)), { A = "1" })
+end)
+
+t.test("xml read lists, maps and function plans", function()
+  local upper = function(text) return text:upper() end
+  local plan = struct{
+    Ids = { "Ids", { 2, "string", false }, false },
+    Nums = { "Nums", { 2, "integer", false }, false },
+    Tags = { "Tags", { 3, "key", "value", "string", upper }, false },
+    Up = { "Up", upper, false },
+  }
+  local doc = "<r><Ids><member>a</member><member>b</member></Ids><Nums><m>1</m><m>x</m><m>3</m></Nums>"
+    .. "<Tags><entry><key>k1</key><value>v1</value></entry><entry><value>orphan</value></entry>"
+    .. "<entry><key>k2</key><other/><value>v2</value><value>late</value></entry></Tags><Up>shout</Up></r>"
+  t.eq(assert(xml.read(doc, plan)), {
+    Ids = { "a", "b" }, Nums = { 1, nil, 3 }, Tags = { k1 = "V1", k2 = "V2" }, Up = "SHOUT",
+  })
+  t.eq(assert(xml.read("<r><Ids/></r>", plan)), { Ids = {} }, "an empty list")
+end)
+
+t.test("xml read flattened members", function()
+  local item = struct{ Name = { "Name", "string", false } }
+  local plan = struct{
+    Item = { "Items", { 2, item, false }, true },
+    Pair = { "Pairs", { 3, "k", "v", "string", "integer" }, true },
+    Tail = { "Tail", "string", false },
+  }
+  local doc = "<r><Item><Name>a</Name></Item><Pair><k>x</k><v>1</v></Pair><Tail>t</Tail>"
+    .. "<Item><Name>b</Name></Item><Pair><k>y</k><v>2</v></Pair></r>"
+  t.eq(assert(xml.read(doc, plan)), {
+    Items = { { Name = "a" }, { Name = "b" } }, Pairs = { x = 1, y = 2 }, Tail = "t",
+  }, "items of a flattened member may be interleaved with other members")
+end)
+
+t.test("xml read flattened list items", function()
+  local plan = struct{
+    Groups = { "Groups", { 2, { 2, "string", false }, true }, false },
+    Maps = { "Maps", { 2, { 3, "k", "v", "string", "string" }, true }, false },
+  }
+  local doc = "<r><Groups><g>a</g><g>b</g></Groups><Maps><e><k>1</k><v>one</v></e></Maps></r>"
+  t.eq(assert(xml.read(doc, plan)), { Groups = { { "a" }, { "b" } }, Maps = { { ["1"] = "one" } } })
+end)
+
+t.test("xml read attribute members", function()
+  local plan = struct({ Id = { "Id", "string", false }, Kind = { "Kind", "string", false } },
+    { { "Id", "id" }, { "Kind", "kind" } })
+  t.eq(assert(xml.read("<r id='7' kind='a'><Kind>element</Kind></r>", plan)), { Id = "7", Kind = "element" })
+  t.eq(assert(xml.read("<r/>", plan)), {}, "no attributes")
+end)
+
+t.test("xml read recursive plans", function()
+  local node = struct{}
+  node[2].Name = { "Name", "string", false }
+  node[2].Child = { "Child", node, false }
+  local doc = "<r><Name>1</Name><Child><Name>2</Name><Child><Name>3</Name></Child></Child></r>"
+  t.eq(assert(xml.read(doc, node)), { Name = "1", Child = { Name = "2", Child = { Name = "3" } } })
+end)
+
+t.test("xml read errors and limits", function()
+  local plan = struct{ A = { "A", "string", false } }
+  local value, err = xml.read("<r><A>1</A>", plan)
+  t.eq(value, nil)
+  t.contains(err, "XML parse error at line 1, column 12: no element found")
+  value, err = xml.read("", plan)
+  t.eq(value, nil)
+  t.contains(err, "no element found")
+  value, err = xml.read(("<A>"):rep(65) .. ("</A>"):rep(65), { 1, { A = { "A", "string", false } }, false })
+  t.eq(value, nil)
+  t.contains(err, "deeper than 64 levels", "the depth limit holds in skipped and read elements")
+  value, err = xml.read('<!DOCTYPE r [<!ENTITY e "x">]><r><A>&e;</A></r>', plan)
+  t.eq(value, nil)
+  t.contains(err, "DOCTYPE is not allowed")
+  -- A list whose items are flattened lists of itself opens a frame per
+  -- level without reading an element: the frame limit stops it.
+  local loop = { 2, false, true }
+  loop[2] = loop
+  value, err = xml.read("<r><L><i/></L></r>", struct{ L = { "L", loop, false } })
+  t.eq(value, nil)
+  t.contains(err, "nests deeper than the reader allows")
+  t.raises(function() xml.read("<r/>", true) end, "plan expected")
+  t.raises(function() xml.read(nil, "string") end, "string expected")
+  value, err = xml.read(("x"):rep(32 * 1024 * 1024 + 1), plan)
+  t.eq(value, nil)
+  t.contains(err, "32 MiB")
+end)
+
+t.test("xml read plan function raises", function()
+  local plan = struct{ T = { "T", function() error("bad time", 0) end, false } }
+  t.raises(function() xml.read("<r><T>x</T></r>", plan) end, "bad time")
+  -- The parser of the failed read is released; the next read works.
+  t.eq(assert(xml.read("<r><A>1</A></r>", struct{ A = { "A", "string", false } })), { A = "1" })
 end)
 
 return t.done()

@@ -180,160 +180,100 @@ local function parse_xml(text)
   return root
 end
 
--- Compiled readers ------------------------------------------------------------
+-- Reading plans ---------------------------------------------------------------
 --
--- reader_for(m, ref) returns a function converting XML to the Lua value
--- member reference REF types. A flattened list or map is carried by all the
--- sibling elements with its name, so its reader takes the list of those
--- elements. Every other reader takes the one element. Readers are cached per
--- reference because flattening and element names are properties of the
--- reference.
+-- mnem._xml.read builds a response's output straight from the parser's
+-- events by a plan per shape (the plan forms are listed at the head of
+-- interp/xml.c). Where a flattened list or map has no element of its own is
+-- a property of the member that holds it, so the structure's fields and the
+-- list's item carry the flag and a plan depends on its shape alone.
 
-local function read_integer(node)
-  local text = node.text or ""
-  return math.tointeger(tonumber(text)) or tonumber(text)
+local function to_timestamp(text)
+  return shape_value.to_iso(text) or text
 end
 
-local function read_float(node)
-  local number = tonumber(node.text or "")
-  return number and number + 0.0
+local function to_blob(text)
+  return shape_value.base64_decode(text) or text
 end
 
-local SCALAR_READERS = {
-  integer = read_integer, long = read_integer,
-  float = read_float, double = read_float,
-  boolean = function(node) return node.text == "true" end,
-  timestamp = function(node)
-    local text = node.text or ""
-    return shape_value.to_iso(text) or text
-  end,
-  blob = function(node)
-    local text = node.text or ""
-    return shape_value.base64_decode(text) or text
-  end,
+local SCALAR_PLANS = {
+  integer = "integer", long = "integer", float = "float", double = "float", boolean = "boolean",
+  timestamp = to_timestamp, blob = to_blob,
 }
 
-local function read_text(node)
-  return node.text or ""
+local function is_flattened(m, ref)
+  local kind = m.shapes[ref.shape].type
+  return (kind == "list" or kind == "map") and ref_attr(m, ref, "flattened") and true or false
 end
 
-local reader_for
+local plan_for
 
--- Returns the reader of REF and, for shapes with members, a function that
--- fills in the members' readers (see common.compiled_for).
-local function build_reader(m, ref)
-  local shape = m.shapes[ref.shape]
+-- Returns the plan of shape NAME and, for shapes with members, a function
+-- that fills in the members' plans (see common.compiled_for).
+local function build_plan(m, name)
+  local shape = m.shapes[name]
   local kind = shape.type
-  local flattened = (kind == "list" or kind == "map") and ref_attr(m, ref, "flattened")
   if kind == "structure" then
-    -- fields[element name] = { member, reader, flattened }; attributes
-    -- lists the members that may come from the element's attributes.
-    local fields, attributes = {}, {}
-    local function read(node)
-      local result, collected = {}, nil
-      for i = 1, #node do
-        local child = node[i]
-        local field = fields[local_name(child)]
-        if field then
-          local name = field[1]
-          if field[3] then
-            collected = collected or {}
-            local nodes = collected[field]
-            if not nodes then
-              nodes = {}
-              collected[field] = nodes
-            end
-            nodes[#nodes + 1] = child
-          elseif result[name] == nil then
-            result[name] = field[2](child)
-          end
-        end
-      end
-      if collected then
-        for field, nodes in pairs(collected) do result[field[1]] = field[2](nodes) end
-      end
-      local attrs = node.attrs
-      if attrs then
-        for i = 1, #attributes do
-          local attribute = attributes[i]
-          if result[attribute[1]] == nil then result[attribute[1]] = attrs[attribute[2]] end
-        end
-      end
-      return result
-    end
-    return read, function()
-      for name, member in pairs(shape.members) do
-        local member_shape = m.shapes[member.shape]
-        local member_flattened = (member_shape.type == "list" or member_shape.type == "map")
-          and ref_attr(m, member, "flattened") and true or false
-        fields[member_key_name(m, member, name)] = { name, reader_for(m, member), member_flattened }
+    local plan = { 1, {}, false }
+    return plan, function()
+      local fields, attributes = plan[2], false
+      for member_name, member in pairs(shape.members) do
+        fields[member_key_name(m, member, member_name)] = { member_name, plan_for(m, member.shape),
+          is_flattened(m, member) }
         if member.xmlAttribute then
-          attributes[#attributes + 1] = { name, ref_attr(m, member, "locationName") or name }
+          attributes = attributes or {}
+          attributes[#attributes + 1] = { member_name, ref_attr(m, member, "locationName") or member_name }
         end
       end
+      plan[3] = attributes
     end
   elseif kind == "list" then
-    local read_item, item_flattened
-    local function read_items(items)
-      local result = {}
-      for i = 1, #items do
-        local item = items[i]
-        if item_flattened then item = { item } end
-        result[i] = read_item(item)
-      end
-      return result
+    local plan = { 2, false, false }
+    return plan, function()
+      plan[2], plan[3] = plan_for(m, shape.member.shape), is_flattened(m, shape.member)
     end
-    local fill = function()
-      local item_shape = m.shapes[shape.member.shape]
-      item_flattened = (item_shape.type == "list" or item_shape.type == "map")
-        and ref_attr(m, shape.member, "flattened") and true or false
-      read_item = reader_for(m, shape.member)
-    end
-    if flattened then return read_items, fill end
-    return function(node) return read_items(element_children(node)) end, fill
   elseif kind == "map" then
-    local key_name = ref_attr(m, shape.key, "locationName") or "key"
-    local value_name = ref_attr(m, shape.value, "locationName") or "value"
-    local read_key, read_value
-    local function read_entries(entries)
-      local result = {}
-      for i = 1, #entries do
-        local entry = entries[i]
-        local key_node, value_node = child_named(entry, key_name), child_named(entry, value_name)
-        if key_node then
-          local key = read_key(key_node)
-          if key ~= nil then
-            local value
-            if value_node then value = read_value(value_node) end
-            result[key] = value
-          end
-        end
-      end
-      return result
+    local plan = { 3, ref_attr(m, shape.key, "locationName") or "key",
+      ref_attr(m, shape.value, "locationName") or "value", false, false }
+    return plan, function()
+      plan[4], plan[5] = plan_for(m, shape.key.shape), plan_for(m, shape.value.shape)
     end
-    local fill = function()
-      read_key, read_value = reader_for(m, shape.key), reader_for(m, shape.value)
-    end
-    if flattened then return read_entries, fill end
-    return function(node) return read_entries(element_children(node)) end, fill
   end
-  return SCALAR_READERS[kind] or read_text
+  return SCALAR_PLANS[kind] or "string"
 end
 
-reader_for = function(m, ref)
-  return compiled_for(m, "query_readers", ref, build_reader)
+plan_for = function(m, name)
+  return compiled_for(m, "xml_plans", name, build_plan)
 end
 
--- Converts the element NODE to the structure member reference REF types.
-local function parse_structure(m, ref, node)
-  return reader_for(m, ref)(node)
+-- Member names under which the plan of a response's root element puts its
+-- request id, apart from the output's own members.
+local METADATA, ROOT_ID, ROOT_ID_UPPER, OUTPUT = "\0metadata", "\0id", "\0ID", "\0output"
+
+-- Returns the plan of the root element of OPERATION's responses: the
+-- output (inside its result wrapper element, or the root itself) and the
+-- request id, from ResponseMetadata/RequestId or a RequestId child.
+local function build_root_plan(m, operation)
+  local op = find_operation(m, operation)
+  local fields = {}
+  local plan = { 1, fields, false }
+  local output = op.output
+  if output and output.resultWrapper then
+    fields[output.resultWrapper] = { OUTPUT, plan_for(m, output.shape), false }
+  elseif output then
+    local output_plan = plan_for(m, output.shape)
+    for element, field in pairs(output_plan[2]) do fields[element] = field end
+    plan[3] = output_plan[3]
+  end
+  local metadata = { 1, { RequestId = { "RequestId", "string", false } }, false }
+  fields.ResponseMetadata = fields.ResponseMetadata or { METADATA, metadata, false }
+  fields.RequestId = fields.RequestId or { ROOT_ID, "string", false }
+  fields.RequestID = fields.RequestID or { ROOT_ID_UPPER, "string", false }
+  return plan
 end
 
-local function response_request_id(root)
-  local metadata = child_named(root, "ResponseMetadata")
-  local id = metadata and child_named(metadata, "RequestId")
-  id = id or child_named(root, "RequestId") or child_named(root, "RequestID")
-  return id and id.text
+local function root_plan(m, operation)
+  return compiled_for(m, "xml_roots", operation, build_root_plan)
 end
 
 --- Parses the XML BODY of a successful response to OPERATION. Returns the
@@ -344,18 +284,17 @@ function M.parse_response(m, operation, _, headers, body)
   if not op.output and (body == nil or body == "") then
     return {}, header_value(headers, "x-amzn-RequestId")
   end
-  local ok, root = pcall(parse_xml, body or "")
-  if not ok then
-    error(("%s.%s: invalid XML response: %s"):format(m.service, op.name, tostring(root)), 2)
+  local root, problem = xml.read(body or "", root_plan(m, op.name))
+  if type(root) ~= "table" then
+    error(("%s.%s: invalid XML response: %s"):format(m.service, op.name, tostring(problem or "no root element")), 2)
   end
-  local request_id = response_request_id(root) or header_value(headers, "x-amzn-RequestId")
+  local metadata = root[METADATA]
+  local request_id = metadata and metadata.RequestId or root[ROOT_ID] or root[ROOT_ID_UPPER]
+    or header_value(headers, "x-amzn-RequestId")
   if not op.output then return {}, request_id end
-  local node = root
-  if op.output.resultWrapper then
-    node = child_named(root, op.output.resultWrapper)
-    if not node then return {}, request_id end
-  end
-  return parse_structure(m, op.output, node), request_id
+  if op.output.resultWrapper then return root[OUTPUT] or {}, request_id end
+  root[METADATA], root[ROOT_ID], root[ROOT_ID_UPPER] = nil, nil, nil
+  return root, request_id
 end
 
 -- Errors -------------------------------------------------------------------
