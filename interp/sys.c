@@ -66,6 +66,61 @@ static char *put2(char *p, int n)
 }
 
 
+/* The number of the two digits at P, or -1 when they are not digits. */
+static int digits2(const char *p)
+{
+  if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+    return -1;
+  return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+
+/*
+ * is_canonical_iso(text) -> boolean
+ * True when TEXT is already "YYYY-MM-DDTHH:MM:SSZ" or
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ" (milliseconds not all zero) with a real date
+ * in years 1000 to 9999: the text aws.shape_value.to_iso would write for
+ * it, so query responses' timestamps pass without being parsed.
+ */
+static int sys_is_canonical_iso(lua_State *L)
+{
+  static const char layout[] = "dddd-dd-ddTdd:dd:dd";
+  static const int month_days[] = { 31, 28, 31, 30, 31, 30,
+                                    31, 31, 30, 31, 30, 31 };
+  size_t len, i;
+  const char *s = luaL_checklstring(L, 1, &len);
+  int year, month, day, ok = 1;
+
+  if (len != 20 && len != 24) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  for (i = 0; i < 19 && ok; i++) {
+    if (layout[i] == 'd')
+      ok = s[i] >= '0' && s[i] <= '9';
+    else
+      ok = s[i] == layout[i];
+  }
+  if (ok && len == 24)
+    ok = s[19] == '.' && digits2(s + 20) >= 0 && s[22] >= '0' &&
+         s[22] <= '9' && memcmp(s + 20, "000", 3) != 0;
+  ok = ok && s[len - 1] == 'Z' && s[0] != '0';
+  if (ok) {
+    year = digits2(s) * 100 + digits2(s + 2);
+    month = digits2(s + 5);
+    day = digits2(s + 8);
+    ok = month >= 1 && month <= 12 && day >= 1 && digits2(s + 11) <= 23 &&
+         digits2(s + 14) <= 59 && digits2(s + 17) <= 59;
+    if (ok) {
+      int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+      ok = day <= month_days[month - 1] + (month == 2 && leap);
+    }
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+
 /*
  * format_epoch(seconds) -> "YYYY-MM-DDTHH:MM:SS[.mmm]Z" | nil
  * Epoch seconds (integer or float) as ISO-8601 UTC with milliseconds when
@@ -497,27 +552,29 @@ int luaopen_mnem_sys(lua_State *L)
                                              { "sync", record_sync },
                                              { "close", record_close },
                                              { NULL, NULL } };
-  static const luaL_Reg functions[] = { { "now", sys_now },
-                                        { "format_epoch", sys_format_epoch },
-                                        { "monotonic", sys_monotonic },
-                                        { "sleep", sys_sleep },
-                                        { "trap_signals", sys_trap_signals },
-                                        { "signal", sys_signal },
-                                        { "clear_signal", sys_clear_signal },
-                                        { "isatty", sys_isatty },
-                                        { "terminal_width",
-                                          sys_terminal_width },
-                                        { "setenv", sys_setenv },
-                                        { "environ", sys_environ },
-                                        { "getpid", sys_getpid },
-                                        { "getuid", sys_getuid },
-                                        { "random_bytes", sys_random_bytes },
-                                        { "mkdir_p", sys_mkdir_p },
-                                        { "list_dir", sys_list_dir },
-                                        { "stat", sys_stat },
-                                        { "realpath", sys_realpath },
-                                        { "open_record", sys_open_record },
-                                        { NULL, NULL } };
+  static const luaL_Reg functions[] = {
+    { "now", sys_now },
+    { "format_epoch", sys_format_epoch },
+    { "is_canonical_iso", sys_is_canonical_iso },
+    { "monotonic", sys_monotonic },
+    { "sleep", sys_sleep },
+    { "trap_signals", sys_trap_signals },
+    { "signal", sys_signal },
+    { "clear_signal", sys_clear_signal },
+    { "isatty", sys_isatty },
+    { "terminal_width", sys_terminal_width },
+    { "setenv", sys_setenv },
+    { "environ", sys_environ },
+    { "getpid", sys_getpid },
+    { "getuid", sys_getuid },
+    { "random_bytes", sys_random_bytes },
+    { "mkdir_p", sys_mkdir_p },
+    { "list_dir", sys_list_dir },
+    { "stat", sys_stat },
+    { "realpath", sys_realpath },
+    { "open_record", sys_open_record },
+    { NULL, NULL }
+  };
 
   luaL_newmetatable(L, RECORD_FILE);
   luaL_newlib(L, record_methods);

@@ -84,7 +84,7 @@ typedef struct {
   unsigned char kind, role;
   unsigned char has_key, has_value; /* entries: key / value child seen */
   int depth;                        /* the element depth it ends with */
-  lua_Integer count;                /* lists: items so far */
+  lua_Integer count; /* lists: items so far; structures: members set */
 } Frame;
 
 /* Each frame owns FRAME_SLOTS consecutive Lua stack slots from its base.
@@ -99,6 +99,11 @@ typedef struct {
 #define SLOT_PLAN 2
 #define SLOT_ATTRS 3
 #define MAX_FRAMES (4 * MAX_DEPTH)
+
+/* read() keeps in a structure or list plan, at this index, how many members
+ * or items its last value had, and makes the next value's table that size
+ * so it is not grown (and rehashed) one power of two at a time. */
+#define PLAN_SIZE_HINT 4
 
 /* The state of one parse, in userdata so a Lua error raised from a
  * callback (out of memory) still frees the expat parser and buffers. */
@@ -398,10 +403,22 @@ static Frame *push_frame(Parse *p, int kind, int role)
   f->kind = (unsigned char)kind;
   f->role = (unsigned char)role;
   f->depth = p->depth;
-  if (kind == FRAME_SCALAR || kind == FRAME_ENTRY)
+  if (kind == FRAME_SCALAR || kind == FRAME_ENTRY) {
     lua_pushnil(L);
-  else
+  } else if (kind == FRAME_MAP) {
     lua_newtable(L);
+  } else {
+    int hint;
+    lua_rawgeti(L, -1, PLAN_SIZE_HINT);
+    hint = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (hint < 0 || hint > 1024)
+      hint = 0;
+    if (kind == FRAME_LIST)
+      lua_createtable(L, hint, 0);
+    else
+      lua_createtable(L, 0, hint);
+  }
   lua_insert(L, -2); /* deliver, value, plan */
   lua_pushnil(L);
   p->nframes++;
@@ -716,6 +733,16 @@ static void close_frame(Parse *p)
   } else if (f->kind == FRAME_STRUCT) {
     fill_attributes(p, top);
   }
+  if ((f->kind == FRAME_STRUCT || f->kind == FRAME_LIST) &&
+      f->role != ROLE_FIELD_SET) {
+    int plan = slot(p, top, SLOT_PLAN);
+    lua_rawgeti(L, plan, PLAN_SIZE_HINT);
+    if (lua_tointeger(L, -1) != f->count) {
+      lua_pushinteger(L, f->count);
+      lua_rawseti(L, plan, PLAN_SIZE_HINT);
+    }
+    lua_pop(L, 1);
+  }
   switch (f->role) {
   case ROLE_FIELD:
   case ROLE_FIELD_SET:
@@ -732,6 +759,7 @@ static void close_frame(Parse *p)
     }
     lua_pushvalue(L, value);
     lua_rawset(L, slot(p, below, SLOT_VALUE));
+    p->frames[below].count++;
     break;
   case ROLE_ITEM:
     p->frames[below].count++;

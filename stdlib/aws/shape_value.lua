@@ -5,7 +5,9 @@
 -- "YYYY-MM-DDTHH:MM:SS[.fff]Z". Blobs travel base64-encoded. Numbers in
 -- query bodies are written as Python's str() writes them, because the AWS
 -- CLI (botocore) does, and request bodies are compared byte for byte.
-local format_epoch = require("mnem._sys").format_epoch
+local sys = require("mnem._sys")
+
+local format_epoch, is_canonical_iso = sys.format_epoch, sys.is_canonical_iso
 
 local M = {}
 
@@ -128,6 +130,9 @@ function M.to_iso(value)
   if type(value) == "number" then
     local text = format_epoch(value)
     if text then return text end
+  elseif type(value) == "string" and is_canonical_iso(value) then
+    -- Query responses carry the canonical text already.
+    return value
   end
   local seconds, micros = M.parse_timestamp(value)
   if not seconds then return nil end
