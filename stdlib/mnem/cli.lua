@@ -118,6 +118,9 @@ local function report_failure(err)
   return M.EXIT.failed
 end
 
+-- Environment variables whose values are secrets wherever they appear.
+local SECRET_VARIABLES = { "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "PGPASSWORD" }
+
 --- Runs the command line ARGS (without the program name).
 function M.main(args)
   local first = args[1]
@@ -148,6 +151,10 @@ function M.main(args)
   end
   local module, load_error = load_command(entry)
   if not module then return report_failure(load_error) end
+  -- Secrets the environment hands to the AWS SDKs and libpq are masked from
+  -- the start, so a command that prints them (a step running `env`) shows
+  -- the mask even before any AWS or pg call has read them.
+  for _, name in ipairs(SECRET_VARIABLES) do secret.mark(os.getenv(name)) end
   local rest = table.move(args, 2, #args, 1, {})
   for _, a in ipairs(rest) do
     if a == "--help" or a == "-h" then
