@@ -111,9 +111,24 @@ local function wait_ready(server, ready_file, log_file)
                    :format(READY_TIMEOUT, (read_file(log_file) or ""):sub(-1500)) }, 3)
 end
 
--- The environment a rehearsal needs, as name -> value (false removes).
-local function rehearsal_environment(dir, ready)
+-- The proxy a rehearsal gives the programs a playbook runs, for every host
+-- but loopback: the discard port on loopback, which nothing serves. An
+-- `aws` command that ignores AWS_ENDPOINT_URL (the Debian AWS CLI does)
+-- then fails at once instead of reaching AWS.
+local DEAD_PROXY = "http://127.0.0.1:9"
+local LOOPBACK_NAMES = "127.0.0.1,localhost,::1"
+
+-- The environment a rehearsal needs, as name -> value (false removes):
+-- AWS settings aimed at the simulator, libpq's variables aimed at the
+-- throwaway server PG, and proxy variables that keep programs the playbook
+-- runs on loopback.
+local function rehearsal_environment(dir, ready, pg)
   return {
+    PGHOST = pg.host, PGPORT = tostring(pg.port), PGUSER = pg.user, PGPASSWORD = pg.password,
+    PGDATABASE = pg.dbname or "postgres",
+    HTTP_PROXY = DEAD_PROXY, HTTPS_PROXY = DEAD_PROXY, ALL_PROXY = DEAD_PROXY,
+    http_proxy = DEAD_PROXY, https_proxy = DEAD_PROXY, all_proxy = DEAD_PROXY,
+    NO_PROXY = LOOPBACK_NAMES, no_proxy = LOOPBACK_NAMES,
     AWS_ENDPOINT_URL = ready.endpoint,
     AWS_ACCESS_KEY_ID = ready.access_key_id,
     AWS_SECRET_ACCESS_KEY = ready.secret_access_key,
@@ -176,7 +191,7 @@ function M.with_simulator(playbook_path, options, fn)
     ready.access_key_id = ready.access_key_id or "test"
     ready.region = ready.region or "us-east-1"
     write_aws_files(dir, ready, scenario_profiles(scenario))
-    for variable, value in pairs(rehearsal_environment(dir, ready)) do
+    for variable, value in pairs(rehearsal_environment(dir, ready, pg)) do
       sys.setenv(variable, value or nil)
     end
     log.info(("rehearsal: simulator at %s (account %s, region %s), PostgreSQL on %s:%d")

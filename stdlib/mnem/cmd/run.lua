@@ -27,7 +27,10 @@ options:
   --rollback-on-interrupt  run the rollback hooks when SIGINT or SIGTERM
                            stops the run (by default they do not run)
   --sim                    rehearse against the local AWS simulator and a
-                           throwaway PostgreSQL server (no AWS account used)
+                           throwaway PostgreSQL server (AWS_ENDPOINT_URL and
+                           PGHOST... point at them; programs the playbook
+                           runs get proxy variables that refuse any host
+                           but loopback)
   --scenario NAME|FILE     the simulator scenario for --sim (default parity)
   --sim-log FILE           keep the simulator's request log in FILE (--sim)
 

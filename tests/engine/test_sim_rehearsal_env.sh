@@ -1,0 +1,42 @@
+# What `mnem run --sim` gives a playbook: libpq's variables aimed at the
+# throwaway PostgreSQL (pg.connect{} with no arguments reaches it), the
+# simulator's endpoint, and proxy variables aimed at a closed loopback port
+# with loopback exempt, so programs the playbook runs cannot reach any other
+# host. Nothing here sends a request anywhere but loopback.
+. tests/lib/t.sh
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cat > "$dir/env.lua" <<'PLAYBOOK'
+playbook {
+  name = "rehearsal-env",
+  steps = {
+    step "Read the environment" {
+      run = function()
+        local conn = pg.connect{}
+        local row = conn:query("SELECT current_user AS who, 1 + 1 AS two")[1]
+        conn:close()
+        local names = { "AWS_ENDPOINT_URL", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY",
+                        "PGHOST", "PGDATABASE", "PGPASSWORD" }
+        for _, name in ipairs(names) do print(name .. "=" .. tostring(os.getenv(name))) end
+        print("pg=" .. row.who .. "/" .. tostring(row.two))
+      end,
+    },
+  },
+}
+PLAYBOOK
+"$MNEM" run --sim --scenario empty "$dir/env.lua" --state-dir "$dir/state" >"$dir/out" 2>&1
+status=$?
+
+check "the rehearsal succeeds" test "$status" -eq 0
+check "pg.connect{} reaches the throwaway server" grep -q '^pg=postgres/2$' "$dir/out"
+check "PGHOST is loopback" grep -q '^PGHOST=127.0.0.1$' "$dir/out"
+check "PGDATABASE is set" grep -q '^PGDATABASE=postgres$' "$dir/out"
+check "the AWS endpoint is the simulator" grep -Eq '^AWS_ENDPOINT_URL=http://127\.0\.0\.1:[0-9]+$' "$dir/out"
+check "HTTPS_PROXY is a closed loopback port" grep -q '^HTTPS_PROXY=http://127.0.0.1:9$' "$dir/out"
+check "https_proxy is set too" grep -q '^https_proxy=http://127.0.0.1:9$' "$dir/out"
+check "HTTP_PROXY is set" grep -q '^HTTP_PROXY=http://127.0.0.1:9$' "$dir/out"
+check "ALL_PROXY is set" grep -q '^ALL_PROXY=http://127.0.0.1:9$' "$dir/out"
+check "loopback is exempt" grep -q '^NO_PROXY=127.0.0.1,localhost,::1$' "$dir/out"
+check "PGPASSWORD is set and masked" grep -q '^PGPASSWORD=\*\*\*\*\*\*\*\*$' "$dir/out"
+t_done
