@@ -352,8 +352,9 @@ function Client:_send(svc, operation, params, creds)
       if tries > 1 then err.message = ("%s (after %d attempts)"):format(err.message, tries) end
       error(err, 0)
     end
-    log.warn(("aws %s.%s failed: %s; retrying in %.2fs (%d attempts left)"):format(svc.name, operation, err.code,
-      delay, policy.max_attempts - tries), { error = tostring(err) })
+    local left = policy.max_attempts - tries
+    log.warn(("aws %s.%s failed: %s; retrying in %.2fs (%d %s left)"):format(svc.name, operation, err.code,
+      delay, left, left == 1 and "attempt" or "attempts"), { error = tostring(err) })
     if not sys.sleep(delay) then error(aws_errors.interrupted(svc.name, operation), 0) end
     last_cost = cost
   end

@@ -98,7 +98,7 @@ t.test("throttling retried then success", function()
   t.ok(gap2 >= 0.19 and gap2 < 1.9, "second delay is 0.1 * 2^1 s, got " .. gap2)
   t.ok(elapsed < 10, "bounded total time")
   t.contains(logged, "retrying in 0.10s (2 attempts left)")
-  t.contains(logged, "retrying in 0.20s (1 attempts left)")
+  t.contains(logged, "retrying in 0.20s (1 attempt left)")
   t.contains(logged, "ThrottlingException")
 end)
 
