@@ -451,6 +451,52 @@ local LAZY = {
   sleep = function() return require("mnem.engine").sleep end,
 }
 
+-- Returns a stand-in for the open file FILE (io.stdout, io.stderr) whose
+-- write masks secrets. Its other methods act on FILE.
+local function masked_file(file)
+  local proxy = {}
+  local methods = {
+    write = function(self, ...)
+      local parts = table.pack(...)
+      for i = 1, parts.n do
+        if type(parts[i]) == "string" then parts[i] = secret.redact(parts[i]) end
+      end
+      file:write(table.unpack(parts, 1, parts.n))
+      return self
+    end,
+  }
+  return setmetatable(proxy, {
+    __index = function(_, key)
+      local method = methods[key]
+      if method then return method end
+      local value = file[key]
+      if type(value) ~= "function" then return value end
+      return function(self, ...)
+        if self == proxy then self = file end
+        return value(self, ...)
+      end
+    end,
+    __tostring = function() return tostring(file) end,
+  })
+end
+
+-- Returns the io table playbooks see: Lua's io with io.write, io.stdout and
+-- io.stderr masking secrets like print. Files the playbook opens itself
+-- are written as given.
+local function masked_io()
+  local stdout, stderr = masked_file(io.stdout), masked_file(io.stderr)
+  local masked = {
+    stdout = stdout, stderr = stderr,
+    write = function(...)
+      local out = io.output()
+      if out == io.stdout then return stdout:write(...) end
+      if out == io.stderr then return stderr:write(...) end
+      return out:write(...)
+    end,
+  }
+  return setmetatable(masked, { __index = io })
+end
+
 -- Makes the environment playbook files and their recipes run in.
 local function make_env(state)
   local env = {}
@@ -476,6 +522,7 @@ local function make_env(state)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
     io.stdout:write(secret.redact(table.concat(parts, "\t", 1, parts.n)), "\n")
   end
+  dsl.io = masked_io()
   -- Recipes loaded from the playbook folder or MNEM_PATH share this
   -- environment, so they can use step, aws, exec and the rest too.
   function dsl.require(name)
