@@ -45,15 +45,57 @@ local function clock(time)
   return time and time:match("T(%d%d:%d%d:%d%d)") or "?"
 end
 
+-- Appends ITEM to the list LIST unless it is there already.
+local function add_once(list, item)
+  for _, existing in ipairs(list) do
+    if existing == item then return end
+  end
+  list[#list + 1] = item
+end
+
+-- Returns the unresolved problems of the steps in ACTIONS: one entry per
+-- step or group that ended failed or interrupted, with its attempts. A
+-- step inside a group counts only when it failed in the group's last
+-- attempt. A group that failed with the error of such a step adds no
+-- entry of its own: the step's entry names the group and its attempts.
+local function unresolved_steps(actions, by_step)
+  local list, by_group_error = {}, {}
+  for _, a in ipairs(actions) do
+    local group = a.group and by_step[a.group]
+    if a.error and (not group or a.group_attempt == group.attempts) then
+      local entry = { step = a.step, problem = a.error, attempts = a.total_attempts, kind = a.kind }
+      list[#list + 1] = entry
+      if group then by_group_error[a.group .. "\0" .. a.error] = entry end
+    end
+  end
+  local unresolved = {}
+  for _, entry in ipairs(list) do
+    local child = entry.kind == "group" and by_group_error[entry.step .. "\0" .. entry.problem]
+    if child then
+      child.group, child.attempts = entry.step, entry.attempts
+    else
+      unresolved[#unresolved + 1] = entry
+    end
+  end
+  for _, entry in ipairs(unresolved) do entry.kind = nil end
+  return unresolved
+end
+
 --- Builds the report data from EVENTS (mnem.record.read) and returns a
--- table: run, actions, problems_solved, problems_unresolved, changes,
--- rollbacks, follow_up, calls (counts of primitive calls by name).
+-- table: run, actions, problems_solved, problems_unresolved (each with
+-- step, problem, attempts and, for a step of a retried group, group),
+-- changes, rollbacks, follow_up, warnings, calls (counts of primitive
+-- calls by name).
 function M.build(events, truncated)
   local r = {
     run = {}, actions = {}, problems_solved = {}, problems_unresolved = {}, changes = {}, rollbacks = {},
     follow_up = {}, warnings = {}, calls = {}, truncated = truncated or false,
   }
-  local by_step, step_errors = {}, {}
+  local by_step, step_errors, failed_rollbacks = {}, {}, {}
+  -- The warnings of each step since its last problem event.
+  local pending_warnings = {}
+  -- The groups running at this point of the record, innermost last.
+  local open_groups = {}
   local function action(step)
     if not by_step[step] then
       by_step[step] = { step = step, status = "not run", attempts = 0, retries = 0 }
@@ -70,10 +112,18 @@ function M.build(events, truncated)
     elseif kind == "run_end" then
       r.run.status, r.run.duration, r.run.finished = e.status, e.duration, e.time
       r.run.error, r.run.failed_step = e.error and one_line(e.error), e.failed_step
-      for _, t in ipairs(e.follow_up or {}) do r.follow_up[#r.follow_up + 1] = t end
+      -- run_end lists every follow-up in the order the terminal shows them,
+      -- and the follow_up events before it repeat some of the same texts.
+      local declared = {}
+      for _, t in ipairs(e.follow_up or {}) do add_once(declared, t) end
+      for _, t in ipairs(r.follow_up) do add_once(declared, t) end
+      r.follow_up = declared
     elseif kind == "step_start" then
       local a = action(e.step)
-      a.started, a.description, a.status = e.time, e.description, "started"
+      a.started, a.description, a.status, a.kind = e.time, e.description, "started", e.kind
+      local parent = open_groups[#open_groups]
+      if parent and parent ~= e.step then a.group = parent end
+      if e.kind == "group" then open_groups[#open_groups + 1] = e.step end
     elseif kind == "attempt" then
       action(e.step).attempts = e.attempt
     elseif kind == "step_skip" then
@@ -85,10 +135,11 @@ function M.build(events, truncated)
       local a = action(e.step)
       a.duration, a.status = e.duration, e.status == "ok" and "done" or e.status
       if e.status == "would_run" then a.status = "would run, depends on " .. tostring(e.depends_on) end
-      if e.status == "failed" or e.status == "interrupted" then
-        a.error = one_line(e.error)
-        r.problems_unresolved[#r.problems_unresolved + 1] = { step = e.step, problem = a.error }
-      end
+      a.total_attempts = (a.total_attempts or 0) + (tonumber(e.attempts) or 1)
+      a.group_attempt = a.group and by_step[a.group].attempts
+      a.error = nil
+      if e.status == "failed" or e.status == "interrupted" then a.error = one_line(e.error) end
+      if e.kind == "group" and open_groups[#open_groups] == e.step then open_groups[#open_groups] = nil end
     elseif kind == "step_error" then
       step_errors[#step_errors + 1] = { step = e.step, attempt = e.attempt, error = one_line(e.error) }
     elseif kind == "retry" then
@@ -98,10 +149,19 @@ function M.build(events, truncated)
       a.retry_notes[#a.retry_notes + 1] = ("attempt %d failed (%s); retried after %s"):format(e.attempt,
         one_line(e.error), duration.format(e.delay))
     elseif kind == "problem" then
+      -- A step logs a trouble with ctx.warn as it happens and then records
+      -- it with its resolution through ctx.problem, as the RDS IOPS
+      -- fallback does. So the step's warnings since its previous problem
+      -- are shown as this problem only.
+      for _, w in ipairs(pending_warnings[e.step] or {}) do w.folded = true end
+      pending_warnings[e.step] = nil
       r.problems_solved[#r.problems_solved + 1] = { step = e.step, problem = e.summary, solution = e.resolution,
                                                     time = e.time }
     elseif kind == "warning" then
-      r.warnings[#r.warnings + 1] = { step = e.step, message = e.message, time = e.time }
+      local w = { step = e.step, message = e.message, time = e.time }
+      r.warnings[#r.warnings + 1] = w
+      local pending = pending_warnings[e.step] or {}
+      pending_warnings[e.step], pending[#pending + 1] = pending, w
     elseif kind == "change" then
       r.changes[#r.changes + 1] = { step = e.step, action = e.action, resource = e.resource, id = e.id,
                                     details = e.details, time = e.time, dry_run = e.dry_run }
@@ -109,13 +169,10 @@ function M.build(events, truncated)
       r.rollbacks[#r.rollbacks + 1] = { step = e.step, status = e.status, error = e.error and one_line(e.error),
                                         time = e.time }
       if e.status ~= "ok" then
-        r.problems_unresolved[#r.problems_unresolved + 1] = { step = e.step,
-          problem = "rollback failed: " .. one_line(e.error) }
+        failed_rollbacks[#failed_rollbacks + 1] = { step = e.step, problem = "rollback failed: " .. one_line(e.error) }
       end
     elseif kind == "follow_up" then
-      local seen = false
-      for _, t in ipairs(r.follow_up) do if t == e.text then seen = true end end
-      if not seen then r.follow_up[#r.follow_up + 1] = e.text end
+      add_once(r.follow_up, e.text)
     elseif kind == "primitive" then
       local c = r.calls[e.name] or { name = e.name, count = 0, errors = 0, seconds = 0 }
       r.calls[e.name] = c
@@ -130,6 +187,13 @@ function M.build(events, truncated)
     end
   end
 
+  local warnings = {}
+  for _, w in ipairs(r.warnings) do
+    if not w.folded then warnings[#warnings + 1] = w end
+  end
+  r.warnings = warnings
+  r.problems_unresolved = unresolved_steps(r.actions, by_step)
+  table.move(failed_rollbacks, 1, #failed_rollbacks, #r.problems_unresolved + 1, r.problems_unresolved)
   -- A step that failed an attempt and still finished was a recovered
   -- problem: its retries are how it was solved.
   for _, a in ipairs(r.actions) do
@@ -138,6 +202,7 @@ function M.build(events, truncated)
         problem = table.concat(a.retry_notes, "; "),
         solution = ("succeeded on attempt %d"):format(a.attempts) }
     end
+    a.total_attempts, a.group_attempt = nil, nil
   end
   local list = {}
   for _, c in pairs(r.calls) do list[#list + 1] = c end
@@ -201,7 +266,15 @@ function M.markdown(r)
   add("## Problems left unresolved")
   add()
   if #r.problems_unresolved == 0 then add("None.") end
-  for _, p in ipairs(r.problems_unresolved) do add(("- %s: %s"):format(p.step, one_line(p.problem))) end
+  for _, p in ipairs(r.problems_unresolved) do
+    local attempts = (p.attempts or 1) > 1 and (" (%d attempts)"):format(p.attempts) or ""
+    if p.group then
+      attempts = (" (%d attempts of the group)"):format(p.attempts or 1)
+      add(("- %s (in group \"%s\"): %s%s"):format(p.step, p.group, one_line(p.problem), attempts))
+    else
+      add(("- %s: %s%s"):format(p.step, one_line(p.problem), attempts))
+    end
+  end
 
   add()
   add("## Changes and artifacts")
