@@ -306,7 +306,7 @@ static int add_request_header(lua_State *L, Session *s, const char *name,
 {
   int flag = 0;
 
-  if (nlen == 0 || strpbrk(name, ":\r\n") != NULL ||
+  if (nlen == 0 || strlen(name) != nlen || strpbrk(name, ":\r\n") != NULL ||
       strpbrk(value, "\r\n") != NULL)
     luaL_error(L, "session:request: invalid header name or value for '%s'",
                name);
@@ -316,12 +316,31 @@ static int add_request_header(lua_State *L, Session *s, const char *name,
     flag = HAS_EXPECT;
   else if (header_is(name, nlen, "content-type"))
     flag = HAS_CONTENT_TYPE;
-  if (value[0] == '\0')
-    lua_pushfstring(L, "%s;", name);
-  else
-    lua_pushfstring(L, "%s: %s", name, value);
-  slist_add(L, &s->headers, lua_tostring(L, -1));
-  lua_pop(L, 1);
+  {
+    /* "Name: value", or "Name;" for an empty value (libcurl's way of
+     * sending a header with no value), assembled in C: a Lua string per
+     * header cost more than the rest of building the request. */
+    size_t vlen = strlen(value), need = nlen + vlen + 3;
+    char small[1024], *line = need <= sizeof small ? small : malloc(need);
+    struct curl_slist *grown;
+    if (line == NULL)
+      luaL_error(L, "session:request: out of memory");
+    memcpy(line, name, nlen);
+    if (vlen == 0) {
+      line[nlen] = ';';
+      line[nlen + 1] = '\0';
+    } else {
+      line[nlen] = ':';
+      line[nlen + 1] = ' ';
+      memcpy(line + nlen + 2, value, vlen + 1);
+    }
+    grown = curl_slist_append(s->headers, line);
+    if (line != small)
+      free(line);
+    if (grown == NULL)
+      luaL_error(L, "session:request: out of memory");
+    s->headers = grown;
+  }
   return flag;
 }
 
@@ -494,7 +513,7 @@ static void push_response_headers(lua_State *L, const Bytes *head)
   const char *p = head->data, *end = head->data + head->len;
   int t;
 
-  lua_newtable(L);
+  lua_createtable(L, 0, 8);
   t = lua_gettop(L);
   while (p != NULL && p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -504,11 +523,16 @@ static void push_response_headers(lua_State *L, const Bytes *head)
     colon = memchr(p, ':', (size_t)(line_end - p));
     if (colon != NULL && colon > p) {
       size_t i, nlen = (size_t)(colon - p);
+      char small[128];
       luaL_Buffer b;
-      char *name = luaL_buffinitsize(L, &b, nlen);
+      char *name =
+          nlen <= sizeof small ? small : luaL_buffinitsize(L, &b, nlen);
       for (i = 0; i < nlen; i++)
         name[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
-      luaL_pushresultsize(&b, nlen);
+      if (name == small)
+        lua_pushlstring(L, small, nlen);
+      else
+        luaL_pushresultsize(&b, nlen);
       for (v = colon + 1; v < line_end && (*v == ' ' || *v == '\t'); v++)
         ;
       for (ve = line_end; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)

@@ -84,6 +84,17 @@ t.test("curl exact header set", function()
   t.eq(names, { "content-length", "host", "x-one" })
 end)
 
+t.test("curl long header value", function()
+  -- Longer than the stack buffer the header line is assembled in.
+  local long = ("v"):rep(5000)
+  local r = assert(get("/echo", { headers = { { "X-Long", long } } }))
+  local found
+  for _, pair in ipairs(cjson.decode(r.body).headers) do
+    if pair[1]:lower() == "x-long" then found = pair[2] end
+  end
+  t.eq(found, long)
+end)
+
 t.test("curl empty header value", function()
   local r = assert(get("/echo", { headers = { { "X-Empty", "" } } }))
   local found
@@ -251,6 +262,8 @@ t.test("curl option misuse raises", function()
   t.raises(function() get("/", { timeout = 0 }) end, "must be positive")
   t.raises(function() session:request({}) end, "missing option 'url'")
   t.raises(function() get("/", { headers = { { "X-Bad", "a\r\nInjected: 1" } } }) end, "invalid header")
+  t.raises(function() get("/", { headers = { { "X-Bad\0Injected", "1" } } }) end, "invalid header")
+  t.raises(function() get("/", { headers = { { "X-Bad:", "1" } } }) end, "invalid header")
   t.raises(function() get("/", { on_data = "print" }) end, "on_data")
   t.raises(function() session.request({}, { url = base }) end, "mnem.CurlSession expected")
 end)
