@@ -112,6 +112,11 @@ function M.build(events, truncated)
     elseif kind == "run_end" then
       r.run.status, r.run.duration, r.run.finished = e.status, e.duration, e.time
       r.run.error, r.run.failed_step = e.error and one_line(e.error), e.failed_step
+      r.run.signal, r.run.interrupted_during, r.run.rollback_interrupted = e.signal, e.interrupted_during,
+        e.rollback_interrupted
+      for _, step in ipairs(e.rollback_not_run or {}) do
+        failed_rollbacks[#failed_rollbacks + 1] = { step = step, problem = "rollback not run (interrupted)" }
+      end
       -- run_end lists every follow-up in the order the terminal shows them,
       -- and the follow_up events before it repeat some of the same texts.
       local declared = {}
@@ -169,7 +174,8 @@ function M.build(events, truncated)
       r.rollbacks[#r.rollbacks + 1] = { step = e.step, status = e.status, error = e.error and one_line(e.error),
                                         time = e.time }
       if e.status ~= "ok" then
-        failed_rollbacks[#failed_rollbacks + 1] = { step = e.step, problem = "rollback failed: " .. one_line(e.error) }
+        local outcome = e.status == "interrupted" and "rollback interrupted: " or "rollback failed: "
+        failed_rollbacks[#failed_rollbacks + 1] = { step = e.step, problem = outcome .. one_line(e.error) }
       end
     elseif kind == "follow_up" then
       add_once(r.follow_up, e.text)
@@ -230,6 +236,10 @@ function M.markdown(r)
   add(("- Outcome: **%s**%s"):format(run.status or "unfinished",
     run.failed_step and (" at step \"" .. run.failed_step .. "\"") or ""))
   if run.error then add("- Error: " .. one_line(run.error)) end
+  if run.interrupted_during == "rollback" then
+    add(("- Interrupted: by %s during the %s"):format(run.signal or "a signal", run.rollback_interrupted
+      and ("rollback of step \"%s\""):format(run.rollback_interrupted) or "rollbacks"))
+  end
   if type(run.vars) == "table" and next(run.vars) then
     local keys = {}
     for k in pairs(run.vars) do keys[#keys + 1] = k end
@@ -289,7 +299,8 @@ function M.markdown(r)
     add("### Rolled back")
     add()
     for _, b in ipairs(r.rollbacks) do
-      add(("- %s: %s%s"):format(b.step, b.status == "ok" and "undone" or "rollback failed",
+      local outcome = ({ ok = "undone", interrupted = "rollback interrupted" })[b.status] or "rollback failed"
+      add(("- %s: %s%s"):format(b.step, outcome,
         b.error and (": " .. b.error) or ""))
     end
   end
