@@ -541,6 +541,12 @@ local function run_rollbacks(run)
       if ok then
         run.rolled_back[#run.rolled_back + 1] = node.name
         run.rec:event("rollback_finish", { step = node.name, status = "ok", duration = sys.monotonic() - started })
+      elseif is_interrupt(err) then
+        -- The signal stays set, so the rollbacks after this one are skipped.
+        run.rollback_interrupted = { step = node.name, error = err }
+        run.rec:event("rollback_finish", { step = node.name, status = "interrupted", error = err,
+                                           duration = sys.monotonic() - started })
+        log.error("rollback interrupted: " .. error_text(err))
       else
         run.rollback_failed[#run.rollback_failed + 1] = { step = node.name, error = err }
         run.rec:event("rollback_finish", { step = node.name, status = "failed", error = err,
@@ -598,6 +604,12 @@ local function final_message(run, status, err, failed_step)
     for _, w in ipairs(run.would_run) do
       lines[#lines + 1] = ("step %q would run, depends on %s"):format(w.step, w.depends_on)
     end
+  elseif status == "interrupted" and run.status_before_rollback == "failed" then
+    local stopped = run.rollback_interrupted
+    lines[#lines + 1] = ("playbook %q failed at step %q, then %s interrupted the %s after %s (run %s)"):format(
+      run.pb.name, failed_step, run.signal, stopped and ("rollback of step %q"):format(stopped.step) or "rollbacks",
+      took, run.rec.id)
+    lines[#lines + 1] = "error: " .. error_text(err)
   elseif status == "interrupted" then
     lines[#lines + 1] = ("playbook %q interrupted by %s during step %q after %s (run %s)"):format(run.pb.name,
       run.signal, failed_step, took, run.rec.id)
@@ -610,7 +622,10 @@ local function final_message(run, status, err, failed_step)
   for _, f in ipairs(run.rollback_failed) do
     lines[#lines + 1] = ("rollback of %q failed: %s"):format(f.step, error_text(f.error))
   end
-  if status ~= "succeeded" and #run.rolled_back == 0 and #run.rollback_failed == 0 then
+  if run.rollback_interrupted then
+    lines[#lines + 1] = ("rollback of %q interrupted by %s"):format(run.rollback_interrupted.step, run.rollback_signal)
+  end
+  if status ~= "succeeded" and #run.rolled_back == 0 and #run.rollback_failed == 0 and not run.interrupted_during then
     if run.rollbacks_ran then
       lines[#lines + 1] = "nothing to roll back"
     elseif #run.completed > 0 then
@@ -655,7 +670,8 @@ end
 local function open_run(pb, options)
   local run = {
     pb = pb, outputs = {}, completed = {}, changes = {}, problems = {}, follow_up = {}, skipped = {},
-    would_run = {}, rolled_back = {}, rollback_failed = {}, rollback_skipped = {}, always_failed = {},
+    would_run = {}, rolled_back = {}, rollback_failed = {}, rollback_skipped = {}, rollback_not_run = {},
+    always_failed = {},
     dry_run = options.dry_run and true or false, started = sys.monotonic(), tagged_groups = 0,
   }
   for _, text in ipairs(pb.follow_up) do run.follow_up[#run.follow_up + 1] = text end
@@ -672,6 +688,22 @@ local function open_run(pb, options)
   end
   run.rec = rec
   return run
+end
+
+-- Returns the run's status after its rollbacks ran: "interrupted" when a
+-- signal stopped a rollback or kept one from starting, else STATUS. A
+-- failed run whose rollbacks an operator stopped is recorded as
+-- interrupted, because not all of its changes were undone.
+local function status_after_rollbacks(run, status)
+  for _, name in ipairs(run.rollback_skipped) do run.rollback_not_run[#run.rollback_not_run + 1] = name end
+  local stopped = run.rollback_interrupted
+  if not stopped and #run.rollback_skipped == 0 then return status end
+  local err = stopped and stopped.error
+  local signal = sys.signal() or (type(err) == "table" and rawget(err, "signal")) or "a signal"
+  run.interrupted_during, run.status_before_rollback = "rollback", status
+  if status ~= "interrupted" then run.signal = signal end
+  run.rollback_signal = signal
+  return "interrupted"
 end
 
 -- Runs the steps of PB, then the rollbacks and always steps a failure or
@@ -694,8 +726,10 @@ local function execute(run, pb, options)
     if status == "interrupted" then sys.clear_signal() end
     run.rollbacks_ran = true
     run_rollbacks(run)
+    status = status_after_rollbacks(run, status)
   elseif status == "interrupted" then
     log.warn(("interrupted during step %q: rollbacks are not run on an interrupt"):format(failed_step))
+    for _, entry in ipairs(run.completed) do run.rollback_not_run[#run.rollback_not_run + 1] = entry.node.name end
   end
   if not ok then run_always_steps(run, pb.steps, stop_index) end
   if status == "succeeded" and #run.always_failed > 0 then status = "failed" end
@@ -732,7 +766,10 @@ function M.run(pb, options)
   log.set_context("step", nil)
   local ended, end_error = pcall(run.rec.event, run.rec, "run_end", { status = status, error = err,
     failed_step = failed_step, duration = sys.monotonic() - run.started, rolled_back = run.rolled_back,
-    rollback_failed = run.rollback_failed, would_run = run.would_run, follow_up = run.follow_up })
+    rollback_failed = run.rollback_failed, would_run = run.would_run, follow_up = run.follow_up,
+    signal = status == "interrupted" and run.signal or nil, interrupted_during = run.interrupted_during,
+    rollback_interrupted = run.rollback_interrupted and run.rollback_interrupted.step,
+    rollback_not_run = run.rollback_not_run })
   run.rec:close()
   current, run_ended = nil, true
   final_message(run, status, err, failed_step)

@@ -251,7 +251,8 @@ function M.problem(events)
 end
 
 --- Summarizes EVENTS (as returned by `read`): id, playbook, name, status,
--- started (time text), duration in seconds, error text, and counts.
+-- started (time text), duration in seconds, error text, interrupted_during
+-- ("rollback" when a signal stopped the rollbacks), and counts.
 -- Fields of the wrong type (a damaged or hand-edited record) are left out.
 function M.summarize(events)
   local function str(v) return type(v) == "string" and v or nil end
@@ -263,6 +264,7 @@ function M.summarize(events)
       s.dry_run = e.dry_run == true
     elseif e.event == "run_end" then
       s.status, s.duration, s.error = str(e.status) or "unknown", num(e.duration), e.error
+      s.interrupted_during = str(e.interrupted_during)
     elseif e.event == "step_finish" then
       s.steps = s.steps + 1
     elseif e.event == "change" then

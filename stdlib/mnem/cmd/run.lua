@@ -35,7 +35,8 @@ options:
   --sim-log FILE           keep the simulator's request log in FILE (--sim)
 
 exit status: 0 success, 1 the playbook failed, 2 usage error or invalid
-playbook, 130 interrupted by SIGINT or SIGTERM.]]
+playbook, 130 interrupted by SIGINT or SIGTERM (also when the signal
+stopped the rollbacks after a failure).]]
 
 local SPEC = {
   ["--var"] = "list", ["--dry-run"] = "flag", ["--tags"] = "string", ["--log-format"] = "string",

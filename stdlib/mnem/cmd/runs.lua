@@ -38,7 +38,8 @@ function M.main(args)
       rows[#rows + 1] = { ids[i], "?", "unreadable", "?", "-" }
     else
       local s = record.summarize(events)
-      local status = s.status .. (s.dry_run and " (dry run)" or "")
+      local status = s.status .. (s.interrupted_during and (" during " .. s.interrupted_during) or "")
+        .. (s.dry_run and " (dry run)" or "")
       rows[#rows + 1] = { ids[i], s.name or "?", status, s.started and s.started:sub(1, 19):gsub("T", " ") or "?",
                           s.duration and duration.format(s.duration) or "-" }
     end
