@@ -5,8 +5,11 @@
 -- sim.server.start. Exit status 0 on SIGINT/SIGTERM, 2 for usage errors
 -- and invalid scenario files.
 local cli = require("mnem.cli")
+local embed = require("mnem._embed")
+local exec = require("mnem.exec")
 local faults = require("sim.faults")
 local log = require("mnem.log")
+local sys = require("mnem._sys")
 
 local M = {}
 
@@ -22,8 +25,11 @@ options:
   --port N            API port (default 0: a free port, printed on stderr)
   --host ADDR         loopback address to bind (default 127.0.0.1; other
                       addresses are rejected)
-  --scenario FILE     Lua scenario file (default: an empty world with the
-                      access key test / secret test in account 123456789012)
+  --scenario NAME|FILE
+                      a Lua scenario file, or the name of a built-in
+                      scenario (empty, parity); default: an empty world with
+                      the access key test / secret test in account
+                      123456789012
   --ready-file FILE   write a JSON file with the endpoint, pid, account and
                       load balancer ports once the ports are bound
   --seed N            seed of the request ids and the faults (default: the
@@ -57,6 +63,36 @@ local function number_option(options, name, integer)
     usage_error(("--%s needs %s, got %q"):format(name:gsub("_", "-"), integer and "an integer" or "a number", text))
   end
   return value
+end
+
+-- Returns the names of the built-in scenarios, sorted.
+local function builtin_scenarios()
+  local names = {}
+  for _, path in ipairs(embed.list("sim/scenarios/")) do
+    names[#names + 1] = path:match("([^/]+)%.lua$")
+  end
+  table.sort(names)
+  return names
+end
+
+-- Resolves --scenario NAME to a file the server can load: NAME itself when
+-- it is a file, else a copy of the built-in scenario NAME in a new
+-- temporary folder. Returns the path and the folder to remove afterwards
+-- (nil for a file of the user's).
+local function scenario_file(name)
+  if name == nil or sys.stat(name) then return name, nil end
+  local text = name:match("^[%w_-]+$") and embed.read("sim/scenarios/" .. name .. ".lua")
+  if not text then
+    usage_error(("scenario %q is neither a file nor a built-in scenario (built-in: %s)"):format(name,
+      table.concat(builtin_scenarios(), ", ")))
+  end
+  local dir = exec.run({ "mktemp", "-d", "/tmp/mnem-scenario.XXXXXX" }, { stream = false, read_only = true })
+    .stdout:gsub("%s+$", "")
+  local path = dir .. "/" .. name .. ".lua"
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path, dir
 end
 
 -- Builds the fault rules of the command line and the environment.
@@ -98,13 +134,18 @@ function M.main(args)
   if format ~= "text" and format ~= "json" then usage_error("--log-format must be text or json") end
   log.configure{ format = format }
   local rules = collect_faults(options)
+  local seed = number_option(options, "seed", true)
+  local scenario_path, scenario_dir = scenario_file(options.scenario)
   -- Loaded here, not at the top, so `mnem --help` works without the models.
   local sim_server = require("sim.server")
   local ok, result = pcall(sim_server.start, {
-    port = port or 0, host = options.host, scenario_path = options.scenario,
-    seed = number_option(options, "seed", true),
+    port = port or 0, host = options.host, scenario_path = scenario_path, seed = seed,
     time_scale = time_scale, ready_file = options.ready_file, log = not options.quiet, faults = rules,
   })
+  -- NOTE: a simulator killed with SIGKILL leaves this folder behind.
+  if scenario_dir then
+    exec.run({ "rm", "-rf", scenario_dir }, { stream = false, read_only = true, check = false })
+  end
   if not ok then
     if type(result) == "table" and result.scenario_error then usage_error(result.message) end
     local text = tostring(result)

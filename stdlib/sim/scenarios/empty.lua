@@ -1,6 +1,6 @@
 -- empty.lua: the smallest useful scenario, with every framework key shown.
 --
--- Start it with `mnem sim serve --scenario stdlib/sim/scenarios/empty.lua`.
+-- It is built into mnem: start it with `mnem sim serve --scenario empty`.
 -- A scenario is a Lua file that returns one table. The keys below belong to
 -- the simulator's framework. The service sections (rds, ssm, ecs, logs,
 -- elbv2, application_autoscaling, secretsmanager, sts) are described in
