@@ -211,6 +211,21 @@ local function status_error(method, masked, response, expected)
   }
 end
 
+-- Returns the InvalidURL error of a URL without "scheme://". libcurl
+-- would guess http:// for it, so a typo could reach the wrong server.
+local function missing_scheme_error(method, url)
+  local user, password, rest = url:match("^([^:/?#@]*):([^/?#@]*)@(.*)$")
+  local masked = url
+  if user then
+    secret.mark(password)
+    masked = ("%s:****@%s"):format(user, rest)
+  end
+  return errors.new{
+    kind = "http", code = "InvalidURL", stage = "url", url = masked, retryable = false,
+    message = ("%s %s failed: the URL has no scheme. Add http:// or https:// in front of it"):format(method, masked),
+  }
+end
+
 local function decode_json(method, masked, response, strict)
   if response.body == "" and not strict then return nil end
   local ok, value = pcall(cjson.decode, response.body)
@@ -279,7 +294,8 @@ end
 -- bundle), max_body (bytes, default 64 MiB), json (true: decode the body
 -- as JSON and raise "InvalidJSON" when it is not; nil: decode only when
 -- Content-Type mentions JSON, quietly; false: never), expect_status (a
--- status or a list; another status raises "HTTP <status>"). Returns
+-- status or a list; another status raises "HTTP <status>"). A URL without
+-- a scheme such as http:// raises "InvalidURL". Returns
 -- { status, headers (lower-case names), body, json, time, url }. In a dry
 -- run methods other than GET, HEAD and OPTIONS are not sent: `would` is
 -- logged and a placeholder is returned. Touches the network and waits.
@@ -291,6 +307,12 @@ function M.request(options)
   require("mnem.dryrun").check_known(options)
   local expected = status_list(options.expect_status)
   local request, method, masked, capped = build_request(options)
+  if not request.url:find("^%a[%w+.-]*://") then
+    local err = missing_scheme_error(method, request.url)
+    record_call{ name = "http.request", args = { method = method, url = err.url }, status = "error", error = err,
+                 duration = 0 }
+    error(err, 0)
+  end
 
   local dryrun = optional("mnem.dryrun")
   if dryrun and dryrun.active() and not SAFE_METHODS[method] then
@@ -354,13 +376,50 @@ end
 
 -- ---- health waits ----
 
-local function subset_matches(expected, actual)
-  if type(expected) ~= "table" then return expected == actual end
-  if type(actual) ~= "table" then return false end
-  for k, v in pairs(expected) do
-    if not subset_matches(v, actual[k]) then return false end
+-- The max number of mismatched fields named in a health wait's state.
+local MAX_MISMATCHES = 3
+
+local function json_text(value)
+  if value == nil then return "nothing" end
+  local ok, encoded = pcall(cjson.encode, value)
+  return ok and encoded or tostring(value)
+end
+
+local function key_path(path, key)
+  if math.type(key) == "integer" then return ("%s[%d]"):format(path, key) end
+  return path == "" and tostring(key) or (path .. "." .. tostring(key))
+end
+
+-- Appends to MISMATCHES a text "PATH (expected E, got A)" for each field of
+-- EXPECTED that ACTUAL (decoded JSON) lacks or has another value for. A
+-- table in EXPECTED is a subset match: ACTUAL may have more keys. Keys are
+-- visited in sorted order so the text is the same at every poll.
+local function collect_mismatches(expected, actual, path, mismatches)
+  if type(expected) ~= "table" or type(actual) ~= "table" then
+    if expected ~= actual then
+      mismatches[#mismatches + 1] = ("%s (expected %s, got %s)"):format(path == "" and "body" or path,
+        json_text(expected), json_text(actual))
+    end
+    return
   end
-  return true
+  local keys = {}
+  for k in pairs(expected) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == "number" or type(a) == "string") then return a < b end
+    return type(a) < type(b)
+  end)
+  for _, k in ipairs(keys) do collect_mismatches(expected[k], actual[k], key_path(path, k), mismatches) end
+end
+
+-- Returns the fields of the JSON body DECODED that differ from EXPECTED,
+-- as text naming at most MAX_MISMATCHES of them, or nil when it matches.
+local function json_mismatch(expected, decoded)
+  local mismatches = {}
+  collect_mismatches(expected, decoded, "", mismatches)
+  if #mismatches == 0 then return nil end
+  local text = table.concat(mismatches, ", ", 1, math.min(#mismatches, MAX_MISMATCHES))
+  if #mismatches > MAX_MISMATCHES then text = ("%s and %d more"):format(text, #mismatches - MAX_MISMATCHES) end
+  return text
 end
 
 -- Describes a failed poll in a few words: "connection refused",
@@ -377,8 +436,10 @@ end
 -- expect_json, timeout (default "5m"), interval (default "5s"),
 -- description, headers, ca_file, request_timeout (per poll, default 10s).
 -- Each poll's state ("HTTP 503", "connection refused", a body excerpt) is
--- shown while waiting. Returns the healthy response. Raises a kind
--- "timeout" error naming the last state, or an "interrupted" error. Waits.
+-- shown while waiting, and with expect_json it names the fields that
+-- differ. Returns the healthy response. Raises a kind "timeout" error
+-- naming the last state, an "interrupted" error, or at once an
+-- "InvalidURL" error. Waits.
 function M.wait_healthy(url, options)
   options = options or {}
   if type(options) ~= "table" then
@@ -392,7 +453,10 @@ function M.wait_healthy(url, options)
     local ok, response = pcall(M.request, { url = url, headers = options.headers, ca_file = options.ca_file,
                                             timeout = options.request_timeout or 10, json = false })
     if not ok then
-      if errors.is(response) and response.kind == "http" then return false, failure_state(response) end
+      -- A URL libcurl cannot use stays wrong, so the wait stops at once.
+      if errors.is(response) and response.kind == "http" and response.code ~= "InvalidURL" then
+        return false, failure_state(response)
+      end
       error(response, 0)
     end
     local state = ("HTTP %d"):format(response.status)
@@ -402,7 +466,10 @@ function M.wait_healthy(url, options)
     if options.expect_json ~= nil then
       local decoded_ok, decoded = pcall(cjson.decode, response.body)
       if not decoded_ok then return false, state .. ", body is not JSON: " .. excerpt(response.body) end
-      if not subset_matches(options.expect_json, decoded) then return false, state .. " " .. excerpt(response.body) end
+      local mismatch = json_mismatch(options.expect_json, decoded)
+      if mismatch then
+        return false, ("%s, JSON fields differ: %s. Body: %s"):format(state, mismatch, excerpt(response.body))
+      end
     end
     return true, state, response
   end

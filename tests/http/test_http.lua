@@ -206,6 +206,69 @@ t.test("wait_healthy JSON state shown", function()
   t.contains(err.message, '"status": "ok"')
 end)
 
+t.test("url without scheme raises InvalidURL", function()
+  local url = "127.0.0.1:" .. port .. "/json"
+  for _, call in ipairs({
+    function() return http.get(url) end,
+    function() return http.request{ url = url, method = "HEAD" } end,
+    function() return http.post(url, "x") end,
+  }) do
+    local err = t.raises(call)
+    t.ok(errors.is(err), "structured error")
+    t.eq(err.kind, "http")
+    t.eq(err.code, "InvalidURL")
+    t.eq(err.stage, "url")
+    t.eq(err.retryable, false)
+    t.eq(err.url, url)
+    t.contains(err.message, url)
+    t.contains(err.message, "Add http:// or https://")
+  end
+end)
+
+t.test("url with other scheme raises InvalidURL", function()
+  local err = t.raises(function() http.get("ftp://127.0.0.1:" .. port .. "/json") end)
+  t.eq(err.code, "InvalidURL")
+end)
+
+t.test("wait_healthy InvalidURL raises at once", function()
+  local started = sys.monotonic()
+  local err = t.raises(function()
+    http.wait_healthy("127.0.0.1:" .. port .. "/json", { interval = 0.05, timeout = 5 })
+  end)
+  t.eq(err.code, "InvalidURL")
+  t.ok(sys.monotonic() - started < 2, "no polling until the timeout")
+end)
+
+t.test("wait_healthy JSON mismatch names field", function()
+  local err = t.raises(function()
+    http.wait_healthy(base .. "/json", {
+      interval = 0.05, timeout = 0.2, expect_json = { status = "green", n = 1, list = { 1, 3 }, zone = "a" },
+    })
+  end)
+  t.eq(err.kind, "timeout")
+  t.contains(err.message, 'JSON fields differ: list[2] (expected 3, got 2), status (expected "green", got "ok"), '
+    .. 'zone (expected "a", got nothing).')
+  t.not_contains(err.message, "n (expected", "a matching field is not listed")
+  t.contains(err.message, '"status": "ok"', "the body is still shown")
+end)
+
+t.test("wait_healthy JSON mismatches capped", function()
+  local err = t.raises(function()
+    http.wait_healthy(base .. "/json", {
+      interval = 0.05, timeout = 0.2, expect_json = { a = 1, b = 2, c = 3, d = 4, e = 5 },
+    })
+  end)
+  t.contains(err.message, "c (expected 3, got nothing) and 2 more.")
+  t.not_contains(err.message, "d (expected")
+end)
+
+t.test("wait_healthy JSON nested mismatch path", function()
+  local err = t.raises(function()
+    http.wait_healthy(base .. "/json", { interval = 0.05, timeout = 0.2, expect_json = { status = { db = "up" } } })
+  end)
+  t.contains(err.message, 'status (expected {"db":"up"}, got "ok")')
+end)
+
 t.test("dry run skips writes", function()
   local present, dryrun = pcall(require, "mnem.dryrun")
   if not present then t.skip("mnem.dryrun is not in this build") end
