@@ -249,6 +249,7 @@ function M.markdown(r)
     add("- Variables: " .. table.concat(parts, ", "))
   end
   if r.truncated then add("- Note: the record's last line was cut short; the run did not close its record.") end
+  if run.abandoned then add("- Note: the run ended without closing its record: " .. run.abandoned .. ".") end
 
   add()
   add("## Actions taken")

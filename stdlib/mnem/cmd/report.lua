@@ -44,6 +44,9 @@ function M.main(args)
   if problem then damaged(problem) end
   local built, body = pcall(function()
     local data = report.build(events, truncated)
+    -- A run without run_end whose process is gone is not still going.
+    local abandoned = data.run.status == "unfinished" and record.abandoned(record.summarize(events))
+    if abandoned then data.run.status, data.run.abandoned = "abandoned", abandoned end
     return format == "json" and (report.json(data) .. "\n") or report.markdown(data)
   end)
   if not built then damaged("a line has fields of the wrong type") end
