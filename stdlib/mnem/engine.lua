@@ -659,14 +659,6 @@ local function final_message(run, status, err, failed_step)
   end
 end
 
-local function read_hostname()
-  local f = io.open("/proc/sys/kernel/hostname", "r")
-  if not f then return os.getenv("HOSTNAME") end
-  local name = f:read("l")
-  f:close()
-  return name
-end
-
 local function open_run(pb, options)
   local run = {
     pb = pb, outputs = {}, completed = {}, changes = {}, problems = {}, follow_up = {}, skipped = {},
@@ -754,8 +746,9 @@ function M.run(pb, options)
   current = { run = run }
   log.set_context("run", run.rec.id)
   run.rec:event("run_start", { playbook = pb.path, name = pb.name, vars = pb.values, dry_run = run.dry_run,
-    mnem_version = require("mnem.cli").VERSION, host = read_hostname(),
-    pid = sys.getpid(), tags = options.tags, deadline = pb.deadline })
+    mnem_version = require("mnem.cli").VERSION, host = record.hostname(), pid = sys.getpid(),
+    boot_id = record.boot_id(), process_start = record.process_start(sys.getpid()), tags = options.tags,
+    deadline = pb.deadline })
   run.rec:sync()
   log.info(("run %s: playbook %q%s"):format(run.rec.id, pb.name, run.dry_run and " (dry run)" or ""))
   local finished, status, err, failed_step = xpcall(execute, internal_error_handler, run, pb, options)

@@ -250,9 +250,89 @@ function M.problem(events)
   return nil
 end
 
+-- Returns the first line of the file at PATH, or nil when it cannot be read.
+local function read_line(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local line = f:read("l")
+  f:close()
+  return line
+end
+
+--- Returns this host's name (from /proc, else $HOSTNAME), or nil.
+function M.hostname()
+  return read_line("/proc/sys/kernel/hostname") or os.getenv("HOSTNAME")
+end
+
+--- Returns the id of the running Linux kernel boot, which changes at each
+-- restart, or nil where /proc does not provide it.
+function M.boot_id()
+  return read_line("/proc/sys/kernel/random/boot_id")
+end
+
+--- Returns the start time of process PID in clock ticks since boot and
+-- its state letter ("Z" for a zombie), both read from /proc/PID/stat.
+-- Returns nil when no such process is visible.
+function M.process_start(pid)
+  local stat = read_line("/proc/" .. tostring(pid) .. "/stat")
+  if not stat then return nil end
+  -- The command name in brackets may contain spaces and brackets, so the
+  -- fields are counted from the last ")": state is field 3, starttime 22.
+  local fields = {}
+  for field in stat:match(".*%)%s+(.*)$"):gmatch("%S+") do fields[#fields + 1] = field end
+  return math.tointeger(tonumber(fields[20])), fields[1]
+end
+
+-- Returns whether the program of live process PID is mnem, judged by the
+-- file name of its argv[0]; nil when its command line cannot be read.
+local function runs_mnem(pid)
+  local f = io.open("/proc/" .. tostring(pid) .. "/cmdline", "rb")
+  if not f then return nil end
+  local cmdline = f:read("a") or ""
+  f:close()
+  local program = cmdline:match("^[^%z]*"):match("[^/]*$")
+  return program:find("mnem", 1, true) ~= nil
+end
+
+--- Returns why the run summarized by S (from `summarize`) is abandoned:
+-- it has no run_end line, it ran on this host, and its process is gone.
+-- Returns nil when the run ended, ran on another host, or may still run.
+-- The process counts as gone when no process has the recorded pid, when
+-- it is a zombie, or when the host restarted since the run started. It is
+-- also gone when the pid now belongs to a process that started at another
+-- time. A record without a start time only allows checking that the
+-- process with that pid runs mnem.
+-- NOTE: a process of another user can be hidden from /proc (mount option
+-- hidepid); its run then reads as abandoned.
+function M.abandoned(s)
+  -- cjson decodes every number as a float; /proc paths need the integer.
+  local pid = math.tointeger(s.pid)
+  if s.status ~= "running" or not pid or pid <= 0 or not s.host or s.host ~= M.hostname() then return nil end
+  local process = ("process %d on %s"):format(pid, s.host)
+  -- A boot id that secret masking changed (a short secret occurring in it)
+  -- is not a UUID any more and is ignored.
+  local boot_id = s.boot_id and s.boot_id:match("^%x+%-%x+%-%x+%-%x+%-%x+$")
+  if boot_id and boot_id ~= M.boot_id() then
+    return process .. " is no longer running: the host restarted since the run started"
+  end
+  local started, state = M.process_start(pid)
+  if not started or state == "Z" then return process .. " is no longer running" end
+  if s.process_start then
+    if started ~= s.process_start then
+      return process .. " is no longer running: the pid now belongs to another process"
+    end
+    return nil
+  end
+  if runs_mnem(pid) == false then
+    return process .. " is not mnem: the run's process ended and the pid was reused"
+  end
+  return nil
+end
+
 --- Summarizes EVENTS (as returned by `read`): id, playbook, name, status,
 -- started (time text), duration in seconds, error text, interrupted_during
--- ("rollback" when a signal stopped the rollbacks), and counts.
+-- ("rollback" when a signal stopped the rollbacks), counts, and the host,
+-- pid, boot_id and process_start of the process that ran it.
 -- Fields of the wrong type (a damaged or hand-edited record) are left out.
 function M.summarize(events)
   local function str(v) return type(v) == "string" and v or nil end
@@ -262,6 +342,7 @@ function M.summarize(events)
     if e.event == "run_start" then
       s.id, s.playbook, s.name, s.started = str(e.run), str(e.playbook), str(e.name), str(e.time)
       s.dry_run = e.dry_run == true
+      s.host, s.pid, s.boot_id, s.process_start = str(e.host), num(e.pid), str(e.boot_id), num(e.process_start)
     elseif e.event == "run_end" then
       s.status, s.duration, s.error = str(e.status) or "unknown", num(e.duration), e.error
       s.interrupted_during = str(e.interrupted_during)

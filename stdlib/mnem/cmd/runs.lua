@@ -12,8 +12,9 @@ usage: mnem runs [--limit N] [--state-dir DIR]
 Lists recent runs, newest first: run id, playbook name, status, start time
 (UTC) and duration. Run records are read from DIR/runs, by default
 $XDG_STATE_HOME/mnem/runs (~/.local/state/mnem/runs). A run whose record
-has no end line shows as "running" (or killed); a record that is empty or
-damaged shows as "unreadable".
+has no end line shows as "running", or as "abandoned" when it ran on this
+host and its process is gone (killed with SIGKILL, or the host restarted).
+A record that is empty or damaged shows as "unreadable".
 
   --limit N   show at most N runs (default 20)]]
 
@@ -38,6 +39,7 @@ function M.main(args)
       rows[#rows + 1] = { ids[i], "?", "unreadable", "?", "-" }
     else
       local s = record.summarize(events)
+      if record.abandoned(s) then s.status = "abandoned" end
       local status = s.status .. (s.interrupted_during and (" during " .. s.interrupted_during) or "")
         .. (s.dry_run and " (dry run)" or "")
       rows[#rows + 1] = { ids[i], s.name or "?", status, s.started and s.started:sub(1, 19):gsub("T", " ") or "?",
