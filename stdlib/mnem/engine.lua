@@ -659,9 +659,48 @@ local function final_message(run, status, err, failed_step)
   end
 end
 
+-- Adds the names of NODES, and of the steps inside groups, to the list
+-- STEP_NAMES, and returns it.
+local function collect_names(nodes, step_names)
+  for _, node in ipairs(nodes) do
+    step_names[#step_names + 1] = node.name
+    if node.kind == "group" then collect_names(node.steps, step_names) end
+  end
+  return step_names
+end
+
+-- Returns the name among STEP_NAMES that KEY most likely misspells: one
+-- that differs only in case, else the closest by edit distance, or nil.
+local function closest_step(key, step_names)
+  if type(key) ~= "string" then return nil end
+  for _, name in ipairs(step_names) do
+    if name:lower() == key:lower() then return name end
+  end
+  return retry.closest(key, step_names)
+end
+
+-- Returns the table behind ctx.outputs. Reading a name that is no step or
+-- group of PB raises at the reading line, because the nil it would give
+-- fails later as "attempt to index a nil value". A step that exists but
+-- has no outputs (it returned nothing, was skipped or has not run) still
+-- reads as nil, so `if ctx.outputs["X"] then` keeps working.
+local function new_outputs(pb)
+  local step_names = collect_names(pb.steps, {})
+  local known = {}
+  for _, name in ipairs(step_names) do known[name] = true end
+  table.sort(step_names)
+  return setmetatable({}, { __index = function(_, key)
+    if known[key] then return nil end
+    local hint = closest_step(key, step_names)
+    local shown = type(key) == "string" and ("%q"):format(key)
+      or (type(key) == "number" and tostring(key) or ("(a %s)"):format(type(key)))
+    error(("no step named %s has outputs%s"):format(shown, hint and (" (did you mean %q?)"):format(hint) or ""), 2)
+  end })
+end
+
 local function open_run(pb, options)
   local run = {
-    pb = pb, outputs = {}, completed = {}, changes = {}, problems = {}, follow_up = {}, skipped = {},
+    pb = pb, outputs = new_outputs(pb), completed = {}, changes = {}, problems = {}, follow_up = {}, skipped = {},
     would_run = {}, rolled_back = {}, rollback_failed = {}, rollback_skipped = {}, rollback_not_run = {},
     always_failed = {},
     dry_run = options.dry_run and true or false, started = sys.monotonic(), tagged_groups = 0,
