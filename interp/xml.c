@@ -31,7 +31,8 @@
  *     { 2, plan, flattened }  a list: each child element is an item of
  *                             that plan; with flattened (the item is itself
  *                             a flattened list or map), each child element
- *                             is read as a one-item list or one-entry map
+ *                             is read as a one-item list or one-entry map;
+ *                             an item read as nil is left out
  *     { 3, key name, value name, key plan, value plan }
  *                             a map: each child element is an entry whose
  *                             first children with those names give the key
@@ -703,9 +704,17 @@ static void fill_attributes(Parse *p, int top)
   lua_rawgeti(L, slot(p, top, SLOT_PLAN), 3); /* the attribute list */
   n = (lua_Integer)lua_rawlen(L, -1);
   for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, -1, i); /* list, { member, attribute } */
-    lua_rawgeti(L, -1, 1);
-    if (lua_rawget(L, value) == LUA_TNIL && lua_type(L, -2) == LUA_TTABLE) {
+    /* Each pair is checked before it is indexed, because lua_rawgeti on a
+     * non-table is undefined behaviour.  A malformed pair is skipped. */
+    if (lua_rawgeti(L, -1, i) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (lua_rawgeti(L, -1, 1) == LUA_TNIL) {
+      lua_pop(L, 2);
+      continue;
+    }
+    if (lua_rawget(L, value) == LUA_TNIL) {
       lua_rawgeti(L, -2, 1);
       lua_rawgeti(L, -3, 2);
       lua_rawget(L, attrs); /* list, pair, nil, member, attribute value */
@@ -762,8 +771,10 @@ static void close_frame(Parse *p)
     p->frames[below].count++;
     break;
   case ROLE_ITEM:
-    p->frames[below].count++;
+    /* An item read as nil (a number that is not one) is left out, so the
+     * list has no hole that would cut ipairs and # short. */
     if (!lua_isnil(L, value)) {
+      p->frames[below].count++;
       lua_pushvalue(L, value);
       lua_rawseti(L, slot(p, below, SLOT_VALUE), p->frames[below].count);
     }
