@@ -121,11 +121,20 @@ local LOOPBACK_NAMES = "127.0.0.1,localhost,::1"
 -- The environment a rehearsal needs, as name -> value (false removes):
 -- AWS settings aimed at the simulator, libpq's variables aimed at the
 -- throwaway server PG, and proxy variables that keep programs the playbook
--- runs on loopback.
+-- runs on loopback. Variables of the caller's environment that would
+-- override those settings are removed.
 local function rehearsal_environment(dir, ready, pg)
-  return {
+  local environment = {
     PGHOST = pg.host, PGPORT = tostring(pg.port), PGUSER = pg.user, PGPASSWORD = pg.password,
     PGDATABASE = pg.dbname or "postgres",
+    -- libpq connects to PGHOSTADDR in place of PGHOST, and a PGSERVICE
+    -- entry's host takes precedence over PGHOST, so either would take
+    -- pg.connect{} and psql away from the throwaway server.
+    PGHOSTADDR = false, PGSERVICE = false,
+    -- The AWS client reads AWS_ENDPOINT_URL_<SERVICE> before
+    -- AWS_ENDPOINT_URL, and with this variable true it reads neither and
+    -- calls AWS itself.
+    AWS_IGNORE_CONFIGURED_ENDPOINT_URLS = false,
     HTTP_PROXY = DEAD_PROXY, HTTPS_PROXY = DEAD_PROXY, ALL_PROXY = DEAD_PROXY,
     http_proxy = DEAD_PROXY, https_proxy = DEAD_PROXY, all_proxy = DEAD_PROXY,
     NO_PROXY = LOOPBACK_NAMES, no_proxy = LOOPBACK_NAMES,
@@ -144,6 +153,11 @@ local function rehearsal_environment(dir, ready, pg)
     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI = false,
     MNEM_HTTP_CONNECT_TO = table.concat(ready.connect_to or {}, ","),
   }
+  for _, entry in ipairs(sys.environ()) do
+    local name = entry:match("^(AWS_ENDPOINT_URL_[^=]*)=")
+    if name then environment[name] = false end
+  end
+  return environment
 end
 
 --- Runs FN() with a simulator and a throwaway PostgreSQL server started
