@@ -451,50 +451,50 @@ local LAZY = {
   sleep = function() return require("mnem.engine").sleep end,
 }
 
--- Returns a stand-in for the open file FILE (io.stdout, io.stderr) whose
--- write masks secrets. Its other methods act on FILE.
-local function masked_file(file)
-  local proxy = {}
-  local methods = {
-    write = function(self, ...)
-      local parts = table.pack(...)
-      for i = 1, parts.n do
-        if type(parts[i]) == "string" then parts[i] = secret.redact(parts[i]) end
-      end
-      file:write(table.unpack(parts, 1, parts.n))
-      return self
-    end,
-  }
-  return setmetatable(proxy, {
-    __index = function(_, key)
-      local method = methods[key]
-      if method then return method end
-      local value = file[key]
-      if type(value) ~= "function" then return value end
-      return function(self, ...)
-        if self == proxy then self = file end
-        return value(self, ...)
-      end
-    end,
-    __tostring = function() return tostring(file) end,
-  })
+-- Returns the text file:write writes for VALUE: strings as they are,
+-- integers in decimal and floats with "%.14g" (Lua 5.4's LUAI_NUMFFORMAT).
+-- Returns nil for other types.
+local function written_text(value)
+  local kind = math.type(value)
+  if kind == "float" then return ("%.14g"):format(value) end
+  if kind == "integer" then return tostring(value) end
+  if type(value) == "string" then return value end
+  return nil
 end
 
--- Returns the io table playbooks see: Lua's io with io.write, io.stdout and
--- io.stderr masking secrets like print. Files the playbook opens itself
--- are written as given.
-local function masked_io()
-  local stdout, stderr = masked_file(io.stdout), masked_file(io.stderr)
-  local masked = {
-    stdout = stdout, stderr = stderr,
-    write = function(...)
-      local out = io.output()
-      if out == io.stdout then return stdout:write(...) end
-      if out == io.stderr then return stderr:write(...) end
-      return out:write(...)
-    end,
-  }
-  return setmetatable(masked, { __index = io })
+local io_masked = false
+
+-- Makes every write to the process's standard output and standard error
+-- mask secrets like print, whichever route reaches them: io.write,
+-- io.stdout:write, io.output():write, and the io that require("io") or _G
+-- returns. Lua's files share one method table, so its write is replaced by
+-- one that masks when the file is io.stdout or io.stderr and writes other
+-- files as given. The arguments of one call are joined before masking, so
+-- a secret split across them is masked too.
+-- NOTE: a secret split across separate write calls is not masked, and
+-- neither is output of os.execute, io.popen or the debug library.
+local function mask_standard_output()
+  if io_masked then return end
+  io_masked = true
+  local methods = getmetatable(io.stdout).__index
+  local raw_write = methods.write
+  local stdout, stderr = io.stdout, io.stderr
+  methods.write = function(file, ...)
+    if file ~= stdout and file ~= stderr then return raw_write(file, ...) end
+    local parts = table.pack(...)
+    for i = 1, parts.n do
+      local text = written_text(parts[i])
+      if text == nil then
+        error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(parts[i])), 2)
+      end
+      parts[i] = text
+    end
+    return raw_write(file, secret.redact(table.concat(parts, "", 1, parts.n)))
+  end
+  -- Lua's io.write writes to the default output in C, past the method.
+  io.write = function(...) -- luacheck: ignore 122
+    return io.output():write(...)
+  end
 end
 
 -- Makes the environment playbook files and their recipes run in.
@@ -522,7 +522,7 @@ local function make_env(state)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
     io.stdout:write(secret.redact(table.concat(parts, "\t", 1, parts.n)), "\n")
   end
-  dsl.io = masked_io()
+  mask_standard_output()
   -- Recipes loaded from the playbook folder or MNEM_PATH share this
   -- environment, so they can use step, aws, exec and the rest too.
   function dsl.require(name)
