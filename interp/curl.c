@@ -299,17 +299,40 @@ static int header_is(const char *name, size_t len, const char *want)
 enum { HAS_ACCEPT = 1, HAS_EXPECT = 2, HAS_CONTENT_TYPE = 4 };
 
 
-/* [-0, +0] adds one header to the session's list; an empty value uses
- * curl's "Name;" form, which sends the header with no value. */
+/* Whether NAME is an HTTP token: letters, digits and !#$%&'*+-.^_`|~ only.
+ * A space or tab at its start would make the line a continuation of the
+ * header before it, and a ';' at its end curl's empty-value form. */
+static int is_token(const char *name, size_t len)
+{
+  size_t i;
+
+  if (len == 0)
+    return 0;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c) != NULL) ||
+        c == '\0')
+      return 0;
+  }
+  return 1;
+}
+
+
+/* [-0, +0] adds one header to the session's list.  An empty value, or one
+ * of spaces and tabs only, uses curl's "Name;" form, which sends the header
+ * with no value: curl would drop "Name: " as a request to remove it. */
 static int add_request_header(lua_State *L, Session *s, const char *name,
-                              size_t nlen, const char *value)
+                              size_t nlen, const char *value, size_t vlen)
 {
   int flag = 0;
 
-  if (nlen == 0 || strlen(name) != nlen || strpbrk(name, ":\r\n") != NULL ||
+  if (!is_token(name, nlen) || strlen(value) != vlen ||
       strpbrk(value, "\r\n") != NULL)
     luaL_error(L, "session:request: invalid header name or value for '%s'",
                name);
+  if (strspn(value, " \t") == vlen)
+    vlen = 0;
   if (header_is(name, nlen, "accept"))
     flag = HAS_ACCEPT;
   else if (header_is(name, nlen, "expect"))
@@ -320,7 +343,7 @@ static int add_request_header(lua_State *L, Session *s, const char *name,
     /* "Name: value", or "Name;" for an empty value (libcurl's way of
      * sending a header with no value), assembled in C: making a Lua string
      * per header cost about 1,600 instructions under callgrind. */
-    size_t vlen = strlen(value), need = nlen + vlen + 3;
+    size_t need = nlen + vlen + 3;
     char small[1024], *line = need <= sizeof small ? small : malloc(need);
     struct curl_slist *grown;
     if (line == NULL)
@@ -354,7 +377,7 @@ static int build_headers(lua_State *L, Session *s)
   if (t == LUA_TTABLE && lua_rawlen(L, h) > 0) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, h), i;
     for (i = 1; i <= n; i++) {
-      size_t nlen;
+      size_t nlen, vlen;
       const char *name, *value;
       if (lua_rawgeti(L, h, i) != LUA_TTABLE)
         luaL_error(L,
@@ -365,22 +388,24 @@ static int build_headers(lua_State *L, Session *s)
       lua_rawgeti(L, -2, 2);
       name =
           lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &nlen) : NULL;
-      value = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+      value =
+          lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &vlen) : NULL;
       if (name == NULL || value == NULL)
         luaL_error(L, "session:request: headers[%d] must hold two strings",
                    (int)i);
-      flags |= add_request_header(L, s, name, nlen, value);
+      flags |= add_request_header(L, s, name, nlen, value, vlen);
       lua_pop(L, 3);
     }
   } else if (t == LUA_TTABLE) {
     lua_pushnil(L);
     while (lua_next(L, h) != 0) {
-      size_t nlen;
-      const char *name;
+      size_t nlen, vlen;
+      const char *name, *value;
       if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "session:request: headers must map names to strings");
       name = lua_tolstring(L, -2, &nlen);
-      flags |= add_request_header(L, s, name, nlen, lua_tostring(L, -1));
+      value = lua_tolstring(L, -1, &vlen);
+      flags |= add_request_header(L, s, name, nlen, value, vlen);
       lua_pop(L, 1);
     }
   } else if (t != LUA_TNIL) {
