@@ -799,7 +799,8 @@ function M.run(pb, options)
   local ended, end_error = pcall(run.rec.event, run.rec, "run_end", { status = status, error = err,
     failed_step = failed_step, duration = sys.monotonic() - run.started, rolled_back = run.rolled_back,
     rollback_failed = run.rollback_failed, would_run = run.would_run, follow_up = run.follow_up,
-    signal = status == "interrupted" and run.signal or nil, interrupted_during = run.interrupted_during,
+    signal = status == "interrupted" and (run.rollback_signal or run.signal) or nil,
+    interrupted_during = run.interrupted_during,
     rollback_interrupted = run.rollback_interrupted and run.rollback_interrupted.step,
     rollback_not_run = run.rollback_not_run })
   run.rec:close()

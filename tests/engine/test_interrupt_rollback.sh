@@ -80,4 +80,39 @@ check "report names stopped rollback" \
 check "report lists rollbacks not run" grep -q 'Create: rollback not run (interrupted)' "$dir/report"
 check "report shows rollback interrupted" grep -q 'Hold: rollback interrupted' "$dir/report"
 
+# With --rollback-on-interrupt, SIGINT stops a step and SIGTERM then stops
+# the rollback: the report names SIGTERM for the rollback.
+cat >"$TMP/two.lua" <<'LUA'
+local function note(ctx, text)
+  local f = io.open(ctx.vars.dir .. "/log", "a") f:write(text, "\n") f:close()
+end
+playbook {
+  name = "two-signals",
+  vars = { dir = { type = "path" } },
+  steps = {
+    step "A" { run = function() end, rollback = function(ctx) note(ctx, "undoing a") sleep(60) end },
+    step "B" { run = function(ctx) note(ctx, "running b") sleep(60) end },
+  },
+}
+LUA
+dir="$TMP/two"
+mkdir -p "$dir"
+"$MNEM" run "$TMP/two.lua" --state-dir "$dir/state" --var "dir=$dir" --rollback-on-interrupt >"$dir/out" 2>"$dir/err" &
+pid=$!
+i=0
+while ! grep -q 'running b' "$dir/log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.2
+kill -INT "$pid"
+i=0
+while ! grep -q 'undoing a' "$dir/log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.2
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "second signal exits 130" test "$rc" -eq 130
+check "second signal message" grep -q 'rollback of "A" interrupted by SIGTERM' "$dir/err"
+"$MNEM" report last --state-dir "$dir/state" >"$dir/report" 2>&1
+check "report names the second signal" \
+  grep -q 'Interrupted: by SIGTERM during the rollback of step "A"' "$dir/report"
+
 t_done
