@@ -20,6 +20,7 @@ local model = require("aws.model")
 local retry = require("aws.retry")
 local errors = require("mnem.errors")
 local log = require("mnem.log")
+local misuse = require("mnem.misuse")
 local secret = require("mnem.secret")
 local sigv4 = require("mnem._sigv4")
 local sys = require("mnem._sys")
@@ -79,7 +80,7 @@ end
 local function check_options(options, where)
   if options == nil then return {} end
   if type(options) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(where, type(options)), 3)
+    misuse.raise(("%s: expected an options table, got %s"):format(where, type(options)), 3)
   end
   local names = {}
   for k in pairs(OPTION_KEYS) do names[#names + 1] = k end
@@ -87,18 +88,18 @@ local function check_options(options, where)
   for key, value in pairs(options) do
     local expected = OPTION_KEYS[key]
     if not expected then
-      error(("%s: unknown option %s%s"):format(where, tostring(key), suggestion(tostring(key), names)), 3)
+      misuse.raise(("%s: unknown option %s%s"):format(where, tostring(key), suggestion(tostring(key), names)), 3)
     end
     if type(value) ~= expected then
-      error(("%s: option %s must be a %s, got %s"):format(where, key, expected, type(value)), 3)
+      misuse.raise(("%s: option %s must be a %s, got %s"):format(where, key, expected, type(value)), 3)
     end
   end
   if options.retry_mode and not retry.default_attempts(options.retry_mode) then
-    error(("%s: option retry_mode must be one of %s, got %q"):format(where, table.concat(retry.modes(), ", "),
+    misuse.raise(("%s: option retry_mode must be one of %s, got %q"):format(where, table.concat(retry.modes(), ", "),
       options.retry_mode), 3)
   end
   if options.max_attempts and (math.tointeger(options.max_attempts) or 0) < 1 then
-    error(("%s: option max_attempts must be an integer of at least 1, got %s"):format(where,
+    misuse.raise(("%s: option max_attempts must be an integer of at least 1, got %s"):format(where,
       tostring(options.max_attempts)), 3)
   end
   return options
@@ -398,7 +399,7 @@ local function call(client, svc, plan, params)
   local operation = plan.operation
   if params == nil then params = {} end
   if type(params) ~= "table" then
-    error(("aws.%s.%s: expected a parameter table, got %s"):format(svc.name, plan.snake, type(params)), 3)
+    misuse.raise(("aws.%s.%s: expected a parameter table, got %s"):format(svc.name, plan.snake, type(params)), 2)
   end
   local dryrun = require("mnem.dryrun")
   -- The compiled check marks secret members itself. When it fails, the
@@ -409,7 +410,13 @@ local function call(client, svc, plan, params)
   else
     mark_input_secrets(params, operation)
     dryrun.check_known(params)
-    require("aws.validate").input(svc.model, operation, params)
+    -- The validation messages carry no position, so the playbook line is
+    -- added here.
+    local valid, problem = pcall(require("aws.validate").input, svc.model, operation, params)
+    if not valid then
+      if type(problem) == "string" then misuse.raise(problem, 0) end
+      error(problem, 0)
+    end
   end
   if not plan.read and dryrun.active() then
     return dryrun.would(("aws %s %s"):format(svc.name, operation), secret.redact_value(params))
@@ -424,7 +431,8 @@ local Service = {}
 local function unknown_operation(svc, name)
   local names = {}
   for _, n in ipairs(svc.model:operation_names()) do names[#names + 1] = model.snake_case(n) end
-  error(("aws.%s: unknown operation %s%s"):format(svc.name, tostring(name), suggestion(tostring(name), names)), 3)
+  misuse.raise(("aws.%s: unknown operation %s%s"):format(svc.name, tostring(name), suggestion(tostring(name), names)),
+    4)
 end
 
 local function operation_function(svc, key, raising)
@@ -499,7 +507,7 @@ Client.__index = function(client, key)
   if type(key) ~= "string" then return nil end
   local ok, canonical = pcall(model.canonical_name, key)
   if not ok then
-    error(("aws: unknown service %s%s"):format(key, suggestion(key, model.services())), 2)
+    misuse.raise(("aws: unknown service %s%s"):format(key, suggestion(key, model.services())), 2)
   end
   local services = rawget(client, "_state").services
   local svc = services[canonical]

@@ -8,6 +8,8 @@
 -- and result paths may be dotted ("EngineDefaults.Marker"). Both functions
 -- make network calls through the service's operation, so each page is
 -- validated, retried and recorded like any call.
+local misuse = require("mnem.misuse")
+
 local M = {}
 
 local function as_list(value)
@@ -37,11 +39,11 @@ end
 local function paginator_of(svc, operation)
   local op = svc.model:operation(operation)
   if not op then
-    error(("aws.%s.paginate: unknown operation %s"):format(svc.name, tostring(operation)), 3)
+    misuse.raise(("aws.%s.paginate: unknown operation %s"):format(svc.name, tostring(operation)), 3)
   end
   local config = svc.model.paginators and svc.model.paginators[op.name]
   if not config then
-    error(("aws.%s.paginate: operation %s cannot be paginated (the model has no paginator for it)"):format(
+    misuse.raise(("aws.%s.paginate: operation %s cannot be paginated (the model has no paginator for it)"):format(
       svc.name, op.name), 3)
   end
   return op.name, config

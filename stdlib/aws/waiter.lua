@@ -16,6 +16,7 @@ local errors = require("mnem.errors")
 local extra = require("aws.waiter_extra")
 local jmespath = require("jmespath")
 local log = require("mnem.log")
+local misuse = require("mnem.misuse")
 local model_lib = require("aws.model")
 local sys = require("mnem._sys")
 
@@ -267,31 +268,31 @@ end
 local function check_options(options, where)
   if options == nil then return {} end
   if type(options) ~= "table" then
-    error(("%s: options must be a table, got %s"):format(where, type(options)), 0)
+    misuse.raise(("%s: options must be a table, got %s"):format(where, type(options)), 0)
   end
   local valid = {}
   for _, key in ipairs(OPTIONS) do valid[key] = true end
   for key in pairs(options) do
     if not valid[key] then
       local hint = model_lib.closest(tostring(key), OPTIONS)
-      error(("%s: unknown option %q%s; valid options: %s"):format(where, tostring(key),
+      misuse.raise(("%s: unknown option %q%s; valid options: %s"):format(where, tostring(key),
         hint and (" (did you mean " .. hint .. "?)") or "", table.concat(OPTIONS, ", ")), 0)
     end
   end
   if options.on_poll ~= nil and type(options.on_poll) ~= "function" then
-    error(("%s: on_poll must be a function, got %s"):format(where, type(options.on_poll)), 0)
+    misuse.raise(("%s: on_poll must be a function, got %s"):format(where, type(options.on_poll)), 0)
   end
   if options.min_polls ~= nil and math.type(options.min_polls) ~= "integer" then
-    error(("%s: min_polls must be an integer, got %s"):format(where, tostring(options.min_polls)), 0)
+    misuse.raise(("%s: min_polls must be an integer, got %s"):format(where, tostring(options.min_polls)), 0)
   end
   if options.leave_state ~= nil and type(options.leave_state) ~= "string" then
-    error(("%s: leave_state must be a state name string, got %s"):format(where, type(options.leave_state)), 0)
+    misuse.raise(("%s: leave_state must be a state name string, got %s"):format(where, type(options.leave_state)), 0)
   end
   if options.expect_change ~= nil and type(options.expect_change) ~= "boolean" then
-    error(("%s: expect_change must be a boolean, got %s"):format(where, type(options.expect_change)), 0)
+    misuse.raise(("%s: expect_change must be a boolean, got %s"):format(where, type(options.expect_change)), 0)
   end
   if options.description ~= nil and type(options.description) ~= "string" then
-    error(("%s: description must be a string, got %s"):format(where, type(options.description)), 0)
+    misuse.raise(("%s: description must be a string, got %s"):format(where, type(options.description)), 0)
   end
   return options
 end

@@ -10,6 +10,7 @@
 -- which a timeout or an interrupt stops as a whole.
 local errors = require("mnem.errors")
 local log = require("mnem.log")
+local misuse = require("mnem.misuse")
 local duration = require("mnem.duration")
 local proc = require("mnem._proc")
 local sys = require("mnem._sys")
@@ -40,7 +41,7 @@ end
 local function check_options(fn, options)
   for key in pairs(options) do
     if type(key) == "string" and not OPTIONS[key] then
-      error(("%s: unknown option %q (did you mean %q?)"):format(fn, key, closest_option(key)), 3)
+      misuse.raise(("%s: unknown option %q (did you mean %q?)"):format(fn, key, closest_option(key)), 3)
     end
   end
 end
@@ -48,7 +49,7 @@ end
 -- Splits exec{...} into argv and options, or takes (argv, options).
 local function split_arguments(fn, first, second)
   if type(first) ~= "table" then
-    error(("%s: expected a table of arguments, got %s"):format(fn, type(first)), 3)
+    misuse.raise(("%s: expected a table of arguments, got %s"):format(fn, type(first)), 3)
   end
   local argv, options = {}, second or {}
   for i, v in ipairs(first) do argv[i] = v end
@@ -58,13 +59,13 @@ local function split_arguments(fn, first, second)
       if type(k) ~= "number" then options[k] = v end
     end
   end
-  if #argv == 0 then error(fn .. ": missing the program to run (argument 1)", 3) end
+  if #argv == 0 then misuse.raise(fn .. ": missing the program to run (argument 1)", 3) end
   for i, v in ipairs(argv) do
     local kind = type(v)
     if kind == "number" then
       argv[i] = tostring(v)
     elseif kind ~= "string" then
-      error(("%s: argument %d must be a string, got %s"):format(fn, i, kind), 3)
+      misuse.raise(("%s: argument %d must be a string, got %s"):format(fn, i, kind), 3)
     end
   end
   check_options(fn, options)
@@ -268,7 +269,7 @@ end
 -- Takes the same options as exec.run.
 function M.shell(command, options)
   if type(command) ~= "string" then
-    error(("exec.shell: expected a command string, got %s"):format(type(command)), 2)
+    misuse.raise(("exec.shell: expected a command string, got %s"):format(type(command)), 2)
   end
   check_options("exec.shell", options or {})
   local copy = { description = command, name = "sh" }

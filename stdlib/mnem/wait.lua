@@ -12,6 +12,8 @@
 -- mnem.errors value of kind "timeout" that names the last observed state.
 local errors = require("mnem.errors")
 local log = require("mnem.log")
+local misuse = require("mnem.misuse")
+local retry = require("mnem.retry")
 local duration = require("mnem.duration")
 local sys = require("mnem._sys")
 
@@ -38,7 +40,10 @@ local function check_options(options)
       local names = {}
       for name in pairs(OPTIONS) do names[#names + 1] = name end
       table.sort(names)
-      error(("wait.until_: unknown option %q; valid options: %s"):format(tostring(key), table.concat(names, ", ")), 3)
+      local close = retry.closest(tostring(key), names)
+      local hint = close and (" (did you mean %q?)"):format(close) or ""
+      misuse.raise(("wait.until_: unknown option %q%s; valid options: %s"):format(tostring(key), hint,
+        table.concat(names, ", ")), 3)
     end
   end
 end
@@ -67,7 +72,7 @@ end
 -- only through CHECK.
 function M.until_(check, options)
   if type(check) ~= "function" then
-    error(("wait.until_: argument 1 must be a function, got %s"):format(type(check)), 2)
+    misuse.raise(("wait.until_: argument 1 must be a function, got %s"):format(type(check)), 2)
   end
   options = options or {}
   check_options(options)
@@ -76,7 +81,7 @@ function M.until_(check, options)
   local max_interval = options.max_interval and duration.parse(options.max_interval, "wait.until_: max_interval")
   local backoff = options.backoff or 1
   if type(backoff) ~= "number" or backoff < 1 then
-    error(("wait.until_: backoff must be a number of 1 or more, got %s"):format(tostring(backoff)), 2)
+    misuse.raise(("wait.until_: backoff must be a number of 1 or more, got %s"):format(tostring(backoff)), 2)
   end
   local description = options.description or "condition"
 

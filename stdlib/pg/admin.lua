@@ -4,6 +4,7 @@
 -- connection's method table. The existence checks are reads and run in dry
 -- runs too. ensure_schema and grant go through conn:exec, so in a dry run
 -- they log what they would change instead.
+local misuse = require("mnem.misuse")
 local sql_text = require("pg.sql")
 
 local M = {}
@@ -12,7 +13,7 @@ local SCHEMA_PRIVILEGES = { USAGE = true, CREATE = true }
 
 local function check_string(fn, what, value)
   if type(value) ~= "string" or value == "" then
-    error(("%s: %s must be a non-empty string, got %s"):format(fn, what,
+    misuse.raise(("%s: %s must be a non-empty string, got %s"):format(fn, what,
       type(value) == "string" and "an empty string" or ("a " .. type(value))), 3)
   end
 end
@@ -20,11 +21,11 @@ end
 local function check_options(fn, options, allowed, closest)
   if options == nil then return {} end
   if type(options) ~= "table" then
-    error(("%s: options must be a table, got a %s"):format(fn, type(options)), 3)
+    misuse.raise(("%s: options must be a table, got a %s"):format(fn, type(options)), 3)
   end
   for key in pairs(options) do
     if not allowed[key] then
-      error(("%s: unknown option %q (did you mean %q?)"):format(fn, tostring(key),
+      misuse.raise(("%s: unknown option %q (did you mean %q?)"):format(fn, tostring(key),
         closest(tostring(key), allowed)), 3)
     end
   end
@@ -36,12 +37,12 @@ end
 local function schema_privileges(fn, privileges)
   if type(privileges) == "string" then privileges = { privileges } end
   if type(privileges) ~= "table" or #privileges == 0 then
-    error(("%s: privileges must be a non-empty list such as { \"USAGE\", \"CREATE\" }"):format(fn), 3)
+    misuse.raise(("%s: privileges must be a non-empty list such as { \"USAGE\", \"CREATE\" }"):format(fn), 3)
   end
   local list, seen = {}, {}
   for i, p in ipairs(privileges) do
     if type(p) ~= "string" then
-      error(("%s: privileges[%d] must be a string, got a %s"):format(fn, i, type(p)), 3)
+      misuse.raise(("%s: privileges[%d] must be a string, got a %s"):format(fn, i, type(p)), 3)
     end
     local word = p:upper()
     if word == "ALL" or word == "ALL PRIVILEGES" then
@@ -51,7 +52,7 @@ local function schema_privileges(fn, privileges)
     elseif SCHEMA_PRIVILEGES[word] then
       if not seen[word] then list[#list + 1], seen[word] = word, true end
     else
-      error(("%s: %q is not a schema privilege; use USAGE, CREATE or ALL"):format(fn, p), 3)
+      misuse.raise(("%s: %q is not a schema privilege; use USAGE, CREATE or ALL"):format(fn, p), 3)
     end
   end
   return list
@@ -98,7 +99,8 @@ function M.install(_, Connection, internal)
     check_string("conn:has_schema_privilege", "argument 3 (privilege)", privilege)
     local word = privilege:upper():match("^(%a+)")
     if not SCHEMA_PRIVILEGES[word] then
-      error(("conn:has_schema_privilege: %q is not a schema privilege; use USAGE or CREATE"):format(privilege), 2)
+      misuse.raise(("conn:has_schema_privilege: %q is not a schema privilege; use USAGE or CREATE"):format(privilege),
+        2)
     end
     local row = internal.run_read(self, "SELECT pg_catalog.has_schema_privilege($1, $2, $3) AS granted",
       role, schema, privilege).rows[1]
@@ -131,7 +133,9 @@ function M.install(_, Connection, internal)
   -- and true is returned when the grant would be sent.
   function Connection:grant(spec)
     local fn = "conn:grant"
-    if type(spec) ~= "table" then error(("%s: argument 1 must be a table, got a %s"):format(fn, type(spec)), 2) end
+    if type(spec) ~= "table" then
+      misuse.raise(("%s: argument 1 must be a table, got a %s"):format(fn, type(spec)), 2)
+    end
     check_options(fn, spec, { privileges = true, on_schema = true, to = true, with_grant_option = true },
       internal.closest)
     check_string(fn, "on_schema", spec.on_schema)

@@ -14,6 +14,7 @@
 local core = require("mnem._pg")
 local errors = require("mnem.errors")
 local log = require("mnem.log")
+local misuse = require("mnem.misuse")
 local secret = require("mnem.secret")
 local sql_text = require("pg.sql")
 local sys = require("mnem._sys")
@@ -194,7 +195,7 @@ local function mark_conninfo(text)
   for _, candidate in ipairs(sql_text.conninfo_passwords(text)) do secret.mark(candidate) end
   local parsed, reason = core.parse_conninfo(text)
   if not parsed then
-    error(("pg.connect: invalid connection string: %s"):format(clean_message(reason)), 4)
+    misuse.raise(("pg.connect: invalid connection string: %s"):format(clean_message(reason)), 4)
   end
   secret.mark(parsed.password)
 end
@@ -204,7 +205,7 @@ local function keyword_value(key, value)
   if kind == "string" then return value end
   if kind == "number" then return sql_text.number_text(value) end
   if kind == "boolean" then return value and "1" or "0" end
-  error(("pg.connect: option %s must be a string or a number, got a %s"):format(key, kind), 4)
+  misuse.raise(("pg.connect: option %s must be a string or a number, got a %s"):format(key, kind), 4)
 end
 
 -- Builds libpq's keyword and value arrays. Defaults come first, so a
@@ -223,7 +224,7 @@ local function connect_arrays(conninfo)
   local known, keys = known_keywords(), {}
   for key in pairs(conninfo) do
     if type(key) ~= "string" or not known[key] then
-      error(("pg.connect: unknown option %q (did you mean %q?)"):format(tostring(key),
+      misuse.raise(("pg.connect: unknown option %q (did you mean %q?)"):format(tostring(key),
         closest(tostring(key), known)), 3)
     end
     if key ~= "dbname" then keys[#keys + 1] = key end
@@ -254,7 +255,8 @@ end
 function M.connect(conninfo)
   local kind = type(conninfo)
   if kind ~= "string" and kind ~= "table" then
-    error(("pg.connect: argument 1 must be a connection string or a table of libpq keywords, got a %s"):format(kind), 2)
+    misuse.raise(("pg.connect: argument 1 must be a connection string or a table of libpq keywords, got a %s"):format(
+      kind), 2)
   end
   require("mnem.dryrun").check_known(conninfo)
   secret.mark(os.getenv("PGPASSWORD"))
@@ -319,11 +321,13 @@ local function run(conn, sql, params, n)
 end
 
 local function check_sql(conn, fn, sql)
-  if conn:status() == "closed" then error(("%s: attempt to use a closed PostgreSQL connection"):format(fn), 3) end
-  if type(sql) ~= "string" then
-    error(("%s: argument 1 must be an SQL string, got a %s"):format(fn, type(sql)), 3)
+  if conn:status() == "closed" then
+    misuse.raise(("%s: attempt to use a closed PostgreSQL connection"):format(fn), 3)
   end
-  if sql:find("\0", 1, true) then error(("%s: the SQL text contains a NUL byte"):format(fn), 3) end
+  if type(sql) ~= "string" then
+    misuse.raise(("%s: argument 1 must be an SQL string, got a %s"):format(fn, type(sql)), 3)
+  end
+  if sql:find("\0", 1, true) then misuse.raise(("%s: the SQL text contains a NUL byte"):format(fn), 3) end
 end
 
 local function exec(conn, fn, sql, ...)
@@ -424,7 +428,7 @@ end
 -- statements are sent in dry runs too; they change no data.
 function Connection:transaction(fn)
   if type(fn) ~= "function" then
-    error(("conn:transaction: argument 1 must be a function, got a %s"):format(type(fn)), 2)
+    misuse.raise(("conn:transaction: argument 1 must be a function, got a %s"):format(type(fn)), 2)
   end
   local s = state[self]
   local depth = s.depth

@@ -4,6 +4,8 @@
 -- statement parameters, the read/write classification used by dry runs,
 -- and the search for passwords in connection strings so they can be marked
 -- secret before libpq parses them.
+local misuse = require("mnem.misuse")
+
 local M = {}
 
 -- PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes).
@@ -11,10 +13,10 @@ local MAX_IDENTIFIER_BYTES = 63
 
 local function check_text(fn, what, text)
   if text:find("\0", 1, true) then
-    error(("%s: %s contains a NUL byte, which PostgreSQL text cannot hold"):format(fn, what), 3)
+    misuse.raise(("%s: %s contains a NUL byte, which PostgreSQL text cannot hold"):format(fn, what), 3)
   end
   if not utf8.len(text) then
-    error(("%s: %s is not valid UTF-8"):format(fn, what), 3)
+    misuse.raise(("%s: %s is not valid UTF-8"):format(fn, what), 3)
   end
 end
 
@@ -24,12 +26,12 @@ end
 -- UTF-8, or a name longer than 63 bytes (PostgreSQL would truncate it).
 function M.quote_ident(name)
   if type(name) ~= "string" then
-    error(("pg.quote_ident: argument 1 must be a string, got a %s"):format(type(name)), 2)
+    misuse.raise(("pg.quote_ident: argument 1 must be a string, got a %s"):format(type(name)), 2)
   end
-  if name == "" then error("pg.quote_ident: argument 1 must not be empty", 2) end
+  if name == "" then misuse.raise("pg.quote_ident: argument 1 must not be empty", 2) end
   check_text("pg.quote_ident", "the name", name)
   if #name > MAX_IDENTIFIER_BYTES then
-    error(("pg.quote_ident: name %q is %d bytes long; PostgreSQL truncates names after %d bytes"):format(
+    misuse.raise(("pg.quote_ident: name %q is %d bytes long; PostgreSQL truncates names after %d bytes"):format(
       name, #name, MAX_IDENTIFIER_BYTES), 2)
   end
   return '"' .. name:gsub('"', '""') .. '"'
@@ -61,7 +63,7 @@ function M.quote_literal(value, null)
   if kind == "boolean" then return value and "TRUE" or "FALSE" end
   if kind == "number" then return "'" .. M.number_text(value) .. "'" end
   if kind ~= "string" then
-    error(("pg.quote_literal: argument 1 must be a string, number, boolean or nil, got a %s"):format(kind), 2)
+    misuse.raise(("pg.quote_literal: argument 1 must be a string, number, boolean or nil, got a %s"):format(kind), 2)
   end
   check_text("pg.quote_literal", "the value", value)
   local quoted = value:gsub("'", "''")
@@ -79,13 +81,13 @@ function M.encode_param(fn, index, value, null)
   if value == nil or value == null then return false end
   if kind == "string" then
     if value:find("\0", 1, true) then
-      error(("%s: parameter $%d contains a NUL byte, which PostgreSQL text cannot hold"):format(fn, index), 3)
+      misuse.raise(("%s: parameter $%d contains a NUL byte, which PostgreSQL text cannot hold"):format(fn, index), 3)
     end
     return value
   end
   if kind == "boolean" then return value and "true" or "false" end
   if kind == "number" then return M.number_text(value) end
-  error(("%s: parameter $%d must be a string, number, boolean, nil or pg.null, got a %s"):format(
+  misuse.raise(("%s: parameter $%d must be a string, number, boolean, nil or pg.null, got a %s"):format(
     fn, index, kind), 3)
 end
 

@@ -436,6 +436,7 @@ function Sim:ready_info()
     region = self.world.region, account = self.world.account,
     access_key_id = first_key and first_key.access_key_id or "test",
     secret_access_key = first_key and first_key.secret_access_key or "test",
+    session_token = first_key and first_key.session_token,
     listeners = listeners, connect_to = connect_to,
   }
 end
@@ -463,6 +464,16 @@ local function write_ready_file(path, info)
     os.remove(temp)
     error(errors.new{ kind = "sim", code = "ReadyFile", message = "cannot write " .. tostring(rename_error) })
   end
+end
+
+-- Binds HOST:PORT on the C server SERVER_OBJECT and returns the bound port.
+-- The C binding names its caller's line in its messages, and pcall is that
+-- caller here, so a rejected address or a busy port raises its bare message
+-- (`mnem sim serve` prints it after "mnem sim: " and exits 2).
+local function listen(server_object, host, port)
+  local ok, result = pcall(server_object.listen, server_object, host, port)
+  if not ok then error(result, 0) end
+  return result
 end
 
 local OPTION_KEYS = { "port", "scenario", "scenario_path", "seed", "time_scale", "ready_file", "log", "faults",
@@ -506,12 +517,12 @@ function M.new(options)
   self.server = server.new{}
   local host = options.host or "127.0.0.1"
   self.host = host
-  self.port = self.server:listen(host, options.port or 0)
+  self.port = listen(self.server, host, options.port or 0)
   local elbv2 = world:service("elbv2")
   if elbv2 and elbv2.listeners then
     for _, l in ipairs(elbv2.listeners(world)) do
       local entry = { load_balancer = l.load_balancer, dns_name = l.dns_name, port = l.port }
-      entry.local_port = self.server:listen(host, 0)
+      entry.local_port = listen(self.server, host, 0)
       self.listeners[#self.listeners + 1] = entry
       self.listeners_by_port[entry.local_port] = entry
     end
@@ -534,9 +545,9 @@ function Sim:close() self.server:close() end
 --- Starts the simulator (see new for OPTIONS, plus ready_file: a path the
 -- ready file is written to, atomically, once every port is bound) and
 -- serves until SIGINT or SIGTERM. The ready file is JSON: endpoint, port,
--- pid, region, account, access_key_id and secret_access_key (the
--- scenario's first key, so a client can sign without reading the
--- scenario), listeners ({ load_balancer,
+-- pid, region, account, access_key_id, secret_access_key and, when that
+-- key has one, session_token (the scenario's first key, so a client can
+-- sign without reading the scenario), listeners ({ load_balancer,
 -- dns_name, port, local_port } each) and connect_to (curl CONNECT_TO
 -- strings "DNSNAME:PORT:HOST:LOCALPORT"), with HOST the bound address
 -- (IPv6 in brackets) in the endpoint and connect_to. Returns the reason run()

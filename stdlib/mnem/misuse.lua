@@ -1,0 +1,52 @@
+-- mnem.misuse: raises a misuse error at the playbook line that made the
+-- mistake.
+--
+-- A fixed error() level counts frames from the raising function. The
+-- standard library reaches many of its checks through a metamethod
+-- (`aws.rdss`, `exec{...}`), a non-raising wrapper (`aws.rds.try.x`,
+-- `aws.try`) or a shared helper, so one check sits at different depths.
+-- M.raise instead names the nearest Lua function up the stack that is not
+-- part of mnem's standard library: the playbook, a module of its own or a
+-- test script.
+local embed = require("mnem._embed")
+
+local M = {}
+
+-- Whether the function with debug source SOURCE comes from mnem's standard
+-- library. Its chunk name is then "@stdlib/PATH" and PATH is built into the
+-- binary, so a user's own file in a folder named stdlib/ does not count.
+local function is_stdlib(source)
+  if source:sub(1, 8) ~= "@stdlib/" then return false end
+  local path = "bytecode/" .. source:sub(9)
+  for _, found in ipairs(embed.list(path)) do
+    if found == path then return true end
+  end
+  return false
+end
+
+-- Returns the level, counted inside this function, of the nearest Lua
+-- function at level FIRST or above that is outside the standard library.
+-- Returns nil when there is none, as for a recipe's step run by the engine.
+local function outside_level(first)
+  local level = first
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return nil end
+    if info.what ~= "C" and not is_stdlib(info.source) then return level end
+    level = level + 1
+  end
+end
+
+--- Raises MESSAGE (a string) prefixed with the file and line of the
+-- nearest caller outside mnem's standard library. When every Lua caller
+-- belongs to the standard library, it raises at LEVEL instead, counted as
+-- error() counts it in the calling function (0 adds no position).
+function M.raise(message, level)
+  -- Inside outside_level, level 3 is the function that called M.raise and
+  -- level 4 its caller. Each is one level lower here.
+  local found = outside_level(4)
+  if found then error(message, found - 1) end
+  error(message, level > 0 and level + 1 or 0)
+end
+
+return M
