@@ -150,6 +150,33 @@ t.test("client truncated body is an error", function()
   t.contains(err.message, "invalid XML response")
 end)
 
+-- Runs DescribeDBInstances against the response BODY (status 200).
+local function describe_body(body)
+  server:script{ { status = 200, headers = { ["Content-Type"] = "text/xml" }, body = body } }
+  return client.rds.describe_db_instances{}
+end
+
+t.test("client missing result element raises", function()
+  local bodies = {
+    "<html><body>Welcome to the proxy</body></html>",
+    "<DescribeDBInstancesResponse><ResponseMetadata><RequestId>req-2</RequestId></ResponseMetadata>"
+      .. "</DescribeDBInstancesResponse>",
+    "<DescribeDBClustersResponse><DescribeDBClustersResult><DBClusters/></DescribeDBClustersResult>"
+      .. "</DescribeDBClustersResponse>",
+  }
+  for _, body in ipairs(bodies) do
+    local err = t.raises(function() describe_body(body) end, nil, body)
+    t.eq(err.code, "InvalidResponse", body)
+    t.contains(err.message, "no <DescribeDBInstancesResult> element", body)
+  end
+end)
+
+t.test("client empty result element reads empty", function()
+  local output = describe_body("<DescribeDBInstancesResponse><DescribeDBInstancesResult/>"
+    .. "<ResponseMetadata><RequestId>req-3</RequestId></ResponseMetadata></DescribeDBInstancesResponse>")
+  t.eq(output.DBInstances, nil, "no instances member")
+end)
+
 server:stop()
 
 return t.done()

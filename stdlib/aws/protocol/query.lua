@@ -292,7 +292,17 @@ function M.parse_response(m, operation, _, headers, body)
   local request_id = metadata and metadata.RequestId or root[ROOT_ID] or root[ROOT_ID_UPPER]
     or header_value(headers, "x-amzn-RequestId")
   if not op.output then return {}, request_id end
-  if op.output.resultWrapper then return root[OUTPUT] or {}, request_id end
+  if op.output.resultWrapper then
+    -- AWS always sends the result element, even empty. A document without
+    -- it (an HTML page from a proxy, another operation's response) would
+    -- otherwise read as an output with no members: an empty list of
+    -- instances, say.
+    if root[OUTPUT] == nil then
+      error(("%s.%s: invalid XML response: no <%s> element in the document"):format(m.service, op.name,
+        op.output.resultWrapper), 2)
+    end
+    return root[OUTPUT], request_id
+  end
   root[METADATA], root[ROOT_ID], root[ROOT_ID_UPPER] = nil, nil, nil
   return root, request_id
 end
