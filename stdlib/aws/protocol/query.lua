@@ -293,10 +293,10 @@ function M.parse_response(m, operation, _, headers, body)
     or header_value(headers, "x-amzn-RequestId")
   if not op.output then return {}, request_id end
   if op.output.resultWrapper then
-    -- AWS always sends the result element, even empty. A document without
-    -- it (an HTML page from a proxy, another operation's response) would
-    -- otherwise read as an output with no members: an empty list of
-    -- instances, say.
+    -- botocore 1.43 (QueryParser._find_result_wrapped_shape) fails on a
+    -- response without the result element too. Such a document (an HTML
+    -- page from a proxy, another operation's response) would otherwise
+    -- read as an output with no members, such as an empty list of instances.
     if root[OUTPUT] == nil then
       error(("%s.%s: invalid XML response: no <%s> element in the document"):format(m.service, op.name,
         op.output.resultWrapper), 2)
