@@ -462,39 +462,85 @@ local function written_text(value)
   return nil
 end
 
-local io_masked = false
-
--- Makes every write to the process's standard output and standard error
--- mask secrets like print, whichever route reaches them: io.write,
--- io.stdout:write, io.output():write, and the io that require("io") or _G
--- returns. Lua's files share one method table, so its write is replaced by
--- one that masks when the file is io.stdout or io.stderr and writes other
--- files as given. The arguments of one call are joined before masking, so
--- a secret split across them is masked too.
--- NOTE: a secret split across separate write calls is not masked, and
--- neither is output of os.execute, io.popen or the debug library.
-local function mask_standard_output()
-  if io_masked then return end
-  io_masked = true
-  local methods = getmetatable(io.stdout).__index
-  local raw_write = methods.write
-  local stdout, stderr = io.stdout, io.stderr
-  methods.write = function(file, ...)
-    if file ~= stdout and file ~= stderr then return raw_write(file, ...) end
-    local parts = table.pack(...)
-    for i = 1, parts.n do
-      local text = written_text(parts[i])
-      if text == nil then
-        error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(parts[i])), 2)
-      end
-      parts[i] = text
+-- Returns the text of one write call's arguments PARTS (from table.pack),
+-- joined so that a secret split across them is masked as a whole. Raises
+-- like file:write for an argument that is not a string or a number.
+local function masked_text(parts)
+  local texts = {}
+  for i = 1, parts.n do
+    local text = written_text(parts[i])
+    if text == nil then
+      error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(parts[i])), 3)
     end
-    return raw_write(file, secret.redact(table.concat(parts, "", 1, parts.n)))
+    texts[i] = text
   end
-  -- Lua's io.write writes to the default output in C, past the method.
-  io.write = function(...) -- luacheck: ignore 122
-    return io.output():write(...)
+  return secret.redact(table.concat(texts, "", 1, parts.n))
+end
+
+-- Returns the io table playbooks and their recipes see: Lua's io, in which
+-- io.stdout and io.stderr are stand-ins whose write masks secrets like
+-- print. io.write, io.output, io.input, io.close and io.type accept the
+-- stand-ins and return them in place of the standard files, so
+-- io.output():write masks too and io.output(io.stdout) restores the
+-- terminal. Files the playbook opens itself are written as given. Output
+-- written by mnem itself is not changed: its log masks on its own terms.
+-- NOTE: _G.io is Lua's own io and does not mask, and neither do
+-- os.execute and io.popen.
+local function masked_io()
+  local to_real, to_proxy = {}, {}
+
+  local function masked_file(file)
+    local proxy = {}
+    local methods = {
+      write = function(_, ...)
+        local first, message, code = file:write(masked_text(table.pack(...)))
+        if first == file then return proxy end
+        return first, message, code
+      end,
+    }
+    to_real[proxy], to_proxy[file] = file, proxy
+    return setmetatable(proxy, {
+      __index = function(_, key)
+        local method = methods[key]
+        if method then return method end
+        local value = file[key]
+        if type(value) ~= "function" then return value end
+        return function(self, ...)
+          if self == proxy then self = file end
+          return value(self, ...)
+        end
+      end,
+      __tostring = function() return tostring(file) end,
+    })
   end
+
+  local function real(value)
+    return to_real[value] or value
+  end
+
+  local function proxied(value)
+    return to_proxy[value] or value
+  end
+
+  local masked = {
+    stdout = masked_file(io.stdout),
+    stderr = masked_file(io.stderr),
+    write = function(...) return proxied(io.output()):write(...) end,
+    output = function(...)
+      if select("#", ...) == 0 then return proxied(io.output()) end
+      return proxied(io.output(real((...))))
+    end,
+    input = function(...)
+      if select("#", ...) == 0 then return io.input() end
+      return io.input(real((...)))
+    end,
+    close = function(...)
+      if select("#", ...) == 0 then return io.close() end
+      return io.close(real((...)))
+    end,
+    type = function(value) return io.type(real(value)) end,
+  }
+  return setmetatable(masked, { __index = io })
 end
 
 -- Makes the environment playbook files and their recipes run in.
@@ -522,10 +568,11 @@ local function make_env(state)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
     io.stdout:write(secret.redact(table.concat(parts, "\t", 1, parts.n)), "\n")
   end
-  mask_standard_output()
+  dsl.io = masked_io()
   -- Recipes loaded from the playbook folder or MNEM_PATH share this
   -- environment, so they can use step, aws, exec and the rest too.
   function dsl.require(name)
+    if name == "io" then return dsl.io end
     if package.loaded[name] ~= nil then return package.loaded[name] end
     local file = type(name) == "string" and package.searchpath(name, package.path)
     if not file then return require(name) end
