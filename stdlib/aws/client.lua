@@ -137,8 +137,16 @@ local function mark_parameter(parameter)
 end
 
 -- A SecretString is often a JSON object ({"username": ..., "password": ...});
--- every string and number inside it is secret too, because playbooks
--- decode it and use the fields on their own.
+-- its fields are secret too, because playbooks decode it and use them on
+-- their own. The fields that describe where and as whom to connect, in the
+-- layout Secrets Manager documents for database credentials, are left
+-- readable: masking "postgres" or "5432" everywhere would garble every log
+-- line that names the engine, a user or a port.
+local DESCRIPTIVE_FIELDS = {
+  username = true, engine = true, host = true, port = true, dbname = true,
+  dbinstanceidentifier = true, dbclusteridentifier = true,
+}
+
 local function mark_json_fields(text)
   if type(text) ~= "string" or not text:match("^%s*[{%[]") then return end
   local ok, value = pcall(require("cjson").decode, text)
@@ -148,7 +156,10 @@ local function mark_json_fields(text)
     if kind == "string" or kind == "number" then
       secret.mark(v)
     elseif kind == "table" then
-      for _, inner in pairs(v) do walk(inner) end
+      for key, inner in pairs(v) do
+        local descriptive = type(key) == "string" and DESCRIPTIVE_FIELDS[key:lower()]
+        if not (descriptive and type(inner) ~= "table") then walk(inner) end
+      end
     end
   end
   walk(value)

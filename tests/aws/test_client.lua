@@ -292,6 +292,23 @@ t.test("secret outputs are marked", function()
   t.eq(secret.redact("password is sm-secret-5"), "password is " .. secret.MASK)
 end)
 
+t.test("descriptive secret fields stay readable", function()
+  local fields = '{\\"username\\": \\"app_user_91\\", \\"password\\": \\"sm-secret-6\\", '
+    .. '\\"engine\\": \\"postgres\\", \\"host\\": \\"db91.example.internal\\", \\"port\\": 5491, '
+    .. '\\"dbname\\": \\"app91\\", \\"apiKey\\": \\"sm-key-7\\", \\"extra\\": {\\"host\\": {\\"inner\\": \\"sm-nested-8\\"}}}'
+  server:script{
+    { status = 200, headers = JSON_HEADERS, body = '{"Name": "db91", "SecretString": "' .. fields .. '"}' },
+  }
+  local out = client.secretsmanager.get_secret_value{ SecretId = "db91" }
+  t.ok(secret.is_secret(out.SecretString), "the whole SecretString is marked")
+  t.ok(secret.is_secret("sm-secret-6"), "password marked")
+  t.ok(secret.is_secret("sm-key-7"), "a field of any other name marked")
+  t.ok(secret.is_secret("sm-nested-8"), "a table under a descriptive name is still walked")
+  for _, readable in ipairs({ "app_user_91", "postgres", "db91.example.internal", "5491", "app91" }) do
+    t.eq(secret.is_secret(readable), false, readable .. " stays readable")
+  end
+end)
+
 t.test("random password output is marked", function()
   server:script{ { status = 200, headers = JSON_HEADERS, body = '{"RandomPassword": "rnd-Pw-77-secret"}' } }
   local out = client.secretsmanager.get_random_password{ PasswordLength = 16 }
