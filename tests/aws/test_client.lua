@@ -295,7 +295,8 @@ end)
 t.test("descriptive secret fields stay readable", function()
   local fields = '{\\"username\\": \\"app_user_91\\", \\"password\\": \\"sm-secret-6\\", '
     .. '\\"engine\\": \\"postgres\\", \\"host\\": \\"db91.example.internal\\", \\"port\\": 5491, '
-    .. '\\"dbname\\": \\"app91\\", \\"apiKey\\": \\"sm-key-7\\", \\"extra\\": {\\"host\\": {\\"inner\\": \\"sm-nested-8\\"}}}'
+    .. '\\"dbname\\": \\"app91\\", \\"apiKey\\": \\"sm-key-7\\", '
+    .. '\\"extra\\": {\\"host\\": {\\"inner\\": \\"sm-nested-8\\"}}}'
   server:script{
     { status = 200, headers = JSON_HEADERS, body = '{"Name": "db91", "SecretString": "' .. fields .. '"}' },
   }
