@@ -76,6 +76,9 @@ local function write_aws_files(dir, ready, profiles)
     credentials[#credentials + 1] = "[" .. name .. "]"
     credentials[#credentials + 1] = "aws_access_key_id = " .. ready.access_key_id
     credentials[#credentials + 1] = "aws_secret_access_key = " .. ready.secret_access_key
+    if ready.session_token then
+      credentials[#credentials + 1] = "aws_session_token = " .. ready.session_token
+    end
   end
   write_file(dir .. "/aws-config", table.concat(config, "\n") .. "\n")
   write_file(dir .. "/aws-credentials", table.concat(credentials, "\n") .. "\n")
@@ -141,7 +144,7 @@ local function rehearsal_environment(dir, ready, pg)
     AWS_ENDPOINT_URL = ready.endpoint,
     AWS_ACCESS_KEY_ID = ready.access_key_id,
     AWS_SECRET_ACCESS_KEY = ready.secret_access_key,
-    AWS_SESSION_TOKEN = false,
+    AWS_SESSION_TOKEN = ready.session_token or false,
     AWS_PROFILE = false,
     AWS_DEFAULT_PROFILE = false,
     AWS_REGION = ready.region,
@@ -202,6 +205,7 @@ function M.with_simulator(playbook_path, options, fn)
     })
     local ready = wait_ready(server.process, ready_file, log_file)
     ready.secret_access_key = secret.mark(ready.secret_access_key or "test")
+    if ready.session_token then secret.mark(ready.session_token) end
     ready.access_key_id = ready.access_key_id or "test"
     ready.region = ready.region or "us-east-1"
     write_aws_files(dir, ready, scenario_profiles(scenario))

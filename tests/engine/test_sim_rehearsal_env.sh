@@ -39,4 +39,35 @@ check "HTTP_PROXY is set" grep -q '^HTTP_PROXY=http://127.0.0.1:9$' "$dir/out"
 check "ALL_PROXY is set" grep -q '^ALL_PROXY=http://127.0.0.1:9$' "$dir/out"
 check "loopback is exempt" grep -q '^NO_PROXY=127.0.0.1,localhost,::1$' "$dir/out"
 check "PGPASSWORD is set and masked" grep -q '^PGPASSWORD=\*\*\*\*\*\*\*\*$' "$dir/out"
+
+# A scenario whose credential has a session token: the rehearsal passes the
+# token on, so the playbook's AWS calls and the AWS CLI it runs sign with it,
+# and the token stays masked.
+cat > "$dir/token-scenario.lua" <<'LUA'
+return { credentials = {
+  { access_key_id = "ASIAREHEARSAL", secret_access_key = "rehearsalsecret77", session_token = "RehearsalToken55" },
+} }
+LUA
+cat > "$dir/token.lua" <<'PLAYBOOK'
+playbook {
+  name = "rehearsal-token",
+  steps = {
+    step "Call with the token" {
+      run = function()
+        local id = aws.sts.get_caller_identity{}
+        local cli = exec{ "/usr/bin/aws", "--endpoint-url", os.getenv("AWS_ENDPOINT_URL"), "--output", "text",
+                          "--query", "Account", "sts", "get-caller-identity", stream = false }
+        print("account=" .. id.Account .. " cli=" .. cli.stdout:gsub("%s+$", ""))
+        print("token=" .. tostring(os.getenv("AWS_SESSION_TOKEN")))
+      end,
+    },
+  },
+}
+PLAYBOOK
+"$MNEM" run --sim --scenario "$dir/token-scenario.lua" "$dir/token.lua" --state-dir "$dir/state" >"$dir/token.out" 2>&1
+status=$?
+check "the rehearsal with a session token succeeds" test "$status" -eq 0
+check "mnem and the AWS CLI sign with the token" grep -q '^account=[0-9]\{12\} cli=[0-9]\{12\}$' "$dir/token.out"
+check "the token is masked" grep -q '^token=\*\*\*\*\*\*\*\*$' "$dir/token.out"
+check "the token never shows" sh -c "! grep -rq RehearsalToken55 '$dir/token.out' '$dir/state'"
 t_done
