@@ -214,7 +214,8 @@ static const char *const request_keys[] = {
   "follow_redirects", "max_redirects",
   "ca_file",          "max_body",
   "on_data",          "connect_to",
-  "use_proxy",        NULL
+  "use_proxy",        "proxy",
+  "no_proxy",         NULL
 };
 
 
@@ -481,6 +482,8 @@ static void set_options(lua_State *L, Session *s)
   double max_redirects = opt_number(L, "max_redirects", 5);
   int follow = opt_bool(L, "follow_redirects", 0);
   int use_proxy = opt_bool(L, "use_proxy", 0);
+  const char *proxy = opt_string(L, "proxy", NULL);
+  const char *no_proxy = opt_string(L, "no_proxy", NULL);
   int flags, t;
 
   if (url == NULL)
@@ -510,9 +513,12 @@ static void set_options(lua_State *L, Session *s)
   if (ca_file != NULL)
     curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
   /* An empty proxy disables the proxy variables of the environment. */
-  if (!use_proxy)
+  if (proxy != NULL)
+    curl_easy_setopt(e, CURLOPT_PROXY, proxy);
+  else if (!use_proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, "");
-  curl_easy_setopt(e, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
+  curl_easy_setopt(e, CURLOPT_NOPROXY,
+                   no_proxy != NULL ? no_proxy : "127.0.0.1,localhost,::1");
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    (long)(connect_timeout * 1000));
@@ -708,7 +714,9 @@ static void push_failure(lua_State *L, Session *s, CURLcode rc,
  * max_body (bytes, default 64 MiB). on_data is called with each body chunk,
  * and the body is then not stored. connect_to lists CURLOPT_CONNECT_TO
  * strings. use_proxy (default false) lets the proxy variables of the
- * environment apply, except to loopback addresses.
+ * environment apply, except to loopback addresses.  proxy sets the proxy
+ * itself, and no_proxy the comma-separated hosts reached without it
+ * (default: the loopback names).
  */
 static int session_request(lua_State *L)
 {

@@ -134,6 +134,47 @@ local function connect_to()
   return entries
 end
 
+-- Rehearsals (`mnem run --sim`) keep every request on loopback: a host is
+-- reachable when it is a loopback name or address, or when a connect-to
+-- entry sends it to one. Other requests raise before anything is sent, and
+-- redirects to other hosts go to a proxy on a closed loopback port.
+local REHEARSAL_PROXY = "http://127.0.0.1:9"
+local LOOPBACK_NAMES = "127.0.0.1,localhost,::1"
+
+local function is_loopback(host)
+  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- Returns the lower-case host of URL ("scheme://user@host:port/..."), or
+-- nil when it has none.
+local function url_host(url)
+  local authority = url:match("^%a[%w+.-]*://([^/?#]*)")
+  if not authority then return nil end
+  authority = authority:gsub("^.*@", "")
+  local v6 = authority:match("^%[(.-)%]")
+  if v6 then return v6:lower() end
+  return (authority:gsub(":%d*$", "")):lower()
+end
+
+-- Returns the set of host names the connect-to ENTRIES send to loopback.
+local function mapped_to_loopback(entries)
+  local hosts = {}
+  for _, entry in ipairs(entries) do
+    local host, target = entry:match("^([^:]*):[^:]*:([^:]*):")
+    if host and host ~= "" and is_loopback(target:lower()) then hosts[host:lower()] = true end
+  end
+  return hosts
+end
+
+local function outside_rehearsal_error(method, masked, host)
+  return errors.new{
+    kind = "http", code = "OutsideRehearsal", stage = "url", url = masked, retryable = false,
+    message = ("%s %s not sent: a rehearsal reaches only loopback and the simulator, and %s is neither."
+      .. " Map the host to a loopback server with MNEM_HTTP_CONNECT_TO or http.set_connect_to"):format(method,
+      masked, host),
+  }
+end
+
 -- Returns HEADERS (a map or a list of pairs) as a list of { name, value }
 -- pairs, and a set of the lower-case names present.
 local function header_list(headers)
@@ -312,6 +353,20 @@ function M.request(options)
     record_call{ name = "http.request", args = { method = method, url = err.url }, status = "error", error = err,
                  duration = 0 }
     error(err, 0)
+  end
+
+  if os.getenv("MNEM_REHEARSAL") == "1" then
+    local host = url_host(request.url) or ""
+    local mapped = mapped_to_loopback(request.connect_to)
+    if not is_loopback(host) and not mapped[host] then
+      local err = outside_rehearsal_error(method, masked, host)
+      record_call{ name = "http.request", args = { method = method, url = masked }, status = "error", error = err,
+                   duration = 0 }
+      error(err, 0)
+    end
+    local exempt = { LOOPBACK_NAMES }
+    for name in pairs(mapped) do exempt[#exempt + 1] = name end
+    request.proxy, request.no_proxy = REHEARSAL_PROXY, table.concat(exempt, ",")
   end
 
   local dryrun = optional("mnem.dryrun")

@@ -141,6 +141,7 @@ local function rehearsal_environment(dir, ready, pg)
     HTTP_PROXY = DEAD_PROXY, HTTPS_PROXY = DEAD_PROXY, ALL_PROXY = DEAD_PROXY,
     http_proxy = DEAD_PROXY, https_proxy = DEAD_PROXY, all_proxy = DEAD_PROXY,
     NO_PROXY = LOOPBACK_NAMES, no_proxy = LOOPBACK_NAMES,
+    MNEM_REHEARSAL = "1",
     AWS_ENDPOINT_URL = ready.endpoint,
     AWS_ACCESS_KEY_ID = ready.access_key_id,
     AWS_SECRET_ACCESS_KEY = ready.secret_access_key,

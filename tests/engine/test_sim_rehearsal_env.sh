@@ -70,4 +70,34 @@ check "the rehearsal with a session token succeeds" test "$status" -eq 0
 check "mnem and the AWS CLI sign with the token" grep -q '^account=[0-9]\{12\} cli=[0-9]\{12\}$' "$dir/token.out"
 check "the token is masked" grep -q '^token=\*\*\*\*\*\*\*\*$' "$dir/token.out"
 check "the token never shows" sh -c "! grep -rq RehearsalToken55 '$dir/token.out' '$dir/state'"
+
+# HTTP in a rehearsal: loopback works; another host raises OutsideRehearsal
+# before anything is sent; a redirect from loopback to another host goes
+# to the closed loopback proxy and fails there.
+python3 tests/engine/redirect_server.py "$dir/port" &
+server=$!
+i=0
+while [ ! -s "$dir/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+port=$(cat "$dir/port")
+cat > "$dir/requests.lua" <<PLAYBOOK
+playbook {
+  name = "rehearsal-http",
+  steps = {
+    step "Requests" {
+      run = function()
+        print("loopback=" .. http.get("http://127.0.0.1:$port/").status)
+        local ok, err = pcall(http.get, "http://192.0.2.1/")
+        print("direct=" .. tostring(ok) .. " " .. tostring(err.code))
+        ok, err = pcall(http.get, "http://127.0.0.1:$port/away", { follow_redirects = true })
+        print("redirect=" .. tostring(ok) .. " " .. tostring(err.message))
+      end,
+    },
+  },
+}
+PLAYBOOK
+"$MNEM" run --sim --scenario empty "$dir/requests.lua" --state-dir "$dir/state" >"$dir/http.out" 2>&1
+kill "$server" 2>/dev/null
+check "loopback requests work in a rehearsal" grep -q '^loopback=200$' "$dir/http.out"
+check "another host raises OutsideRehearsal" grep -q '^direct=false OutsideRehearsal$' "$dir/http.out"
+check "a redirect off loopback meets the closed proxy" grep -q '^redirect=false .*127.0.0.1 port 9' "$dir/http.out"
 t_done

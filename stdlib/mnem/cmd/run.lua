@@ -28,9 +28,8 @@ options:
                            stops the run (by default they do not run)
   --sim                    rehearse against the local AWS simulator and a
                            throwaway PostgreSQL server (AWS_ENDPOINT_URL and
-                           PGHOST... point at them; programs the playbook
-                           runs get proxy variables that refuse any host
-                           but loopback)
+                           PGHOST... point at them; http requests and
+                           programs the playbook runs reach only loopback)
   --scenario NAME|FILE     the simulator scenario for --sim (default parity)
   --sim-log FILE           keep the simulator's request log in FILE (--sim)
 
