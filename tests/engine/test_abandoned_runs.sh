@@ -34,6 +34,8 @@ record=$(ls "$state"/runs/*.jsonl | head -n 1)
 
 "$MNEM" runs --state-dir "$state" >"$dir/runs-alive" 2>&1
 check "live run shows running" grep -q 'long-sleep  running' "$dir/runs-alive"
+"$MNEM" show last --state-dir "$state" >"$dir/show-alive" 2>&1
+check "show says a live run is still going" grep -q 'no run_end line: the run is still going' "$dir/show-alive"
 check "run_start records the boot id" grep -q "\"boot_id\":\"$boot_id\"" "$record"
 check "run_start records the start time" grep -q '"process_start":[0-9]' "$record"
 
@@ -51,6 +53,8 @@ check "report outcome abandoned" grep -q 'Outcome: \*\*abandoned\*\*' "$dir/repo
 check "report says the process is gone" grep -q "process $pid on $host is no longer running" "$dir/report"
 "$MNEM" report last --format json --state-dir "$state" >"$dir/report.json" 2>&1
 check "json report status abandoned" grep -q '"status":"abandoned"' "$dir/report.json"
+"$MNEM" show last --state-dir "$state" >"$dir/show" 2>&1
+check "show says the run was abandoned" grep -q "no run_end line: abandoned, process $pid on $host is no longer running" "$dir/show"
 check "record file is unchanged" cmp -s "$record" "$dir/before"
 
 # --- hand-written records ---------------------------------------------------

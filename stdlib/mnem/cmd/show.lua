@@ -112,7 +112,12 @@ function M.main(args)
   if truncated then io.stdout:write("(the last line of the record was cut short: the run was killed)\n") end
   local s = record.summarize(events)
   if s.status == "running" then
-    io.stdout:write("(no run_end line: the run is still going or was killed)\n")
+    local abandoned = record.abandoned(s)
+    if abandoned then
+      io.stdout:write(("(no run_end line: abandoned, %s)\n"):format(abandoned))
+    else
+      io.stdout:write("(no run_end line: the run is still going)\n")
+    end
   end
   return cli.EXIT.ok
 end
