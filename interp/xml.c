@@ -89,11 +89,11 @@ typedef struct {
 } Frame;
 
 /* Each frame owns FRAME_SLOTS consecutive Lua stack slots from its base.
- * The first holds what the value is delivered under: the field entry of a
- * member, or the key of an entry.  Then come the value, the plan, and the
- * saved attributes of a structure whose plan reads attributes.  A frame is
- * opened with its deliver slot and plan pushed, so no temporary ever sits
- * between two frames. */
+ * The first contains what the value is delivered under: the field entry of
+ * a member, or the key of an entry.  Then come the value, the plan, and
+ * the saved attributes of a structure whose plan reads attributes.  A
+ * frame is opened with its deliver slot and plan pushed, so no temporary
+ * ever sits between two frames. */
 #define FRAME_SLOTS 4
 #define SLOT_DELIVER 0
 #define SLOT_VALUE 1
@@ -101,9 +101,9 @@ typedef struct {
 #define SLOT_ATTRS 3
 #define MAX_FRAMES (4 * MAX_DEPTH)
 
-/* read() keeps in a structure or list plan, at this index, how many members
- * or items its last value had, and makes the next value's table that size
- * so it is not grown (and rehashed) one power of two at a time. */
+/* The index at which read() stores, in a structure or list plan, how many
+ * members or items its last value had.  The next value's table is made
+ * that size, so it is not grown (and rehashed) one power of two at a time. */
 #define PLAN_SIZE_HINT 4
 
 /* The state of one parse, in userdata so a Lua error raised from a
@@ -115,7 +115,8 @@ typedef struct {
   const char *error; /* why a limit stopped the parse, or NULL */
   /* parse(): the open-element list and each open element's text */
   int elements;             /* stack index of the open-element list */
-  Text text[MAX_DEPTH + 1]; /* text[d] for the element at depth d */
+  Text text[MAX_DEPTH + 1]; /* parse(): text[d] for the element at depth d;
+                               read(): text[0] for the open scalar */
   /* read(): frames, the depth of the element being skipped (0 = none) */
   int base; /* stack index of frame 0's first slot */
   int nframes;
@@ -152,6 +153,28 @@ static void stop(Parse *p, const char *reason)
   if (p->error == NULL)
     p->error = reason;
   XML_StopParser(p->parser, XML_FALSE);
+}
+
+
+/* Appends LEN bytes of character data to T; stops the parse when memory
+ * runs out. */
+static void text_append(Parse *p, Text *t, const XML_Char *s, size_t len)
+{
+  if (t->len + len > t->cap) {
+    size_t cap = t->cap > 0 ? t->cap : 256;
+    char *grown;
+    while (cap < t->len + len)
+      cap *= 2;
+    grown = realloc(t->data, cap);
+    if (grown == NULL) {
+      stop(p, "out of memory");
+      return;
+    }
+    t->data = grown;
+    t->cap = cap;
+  }
+  memcpy(t->data + t->len, s, len);
+  t->len += len;
 }
 
 
@@ -219,21 +242,7 @@ static void on_text(void *data, const XML_Char *s, int len)
   if (p->error != NULL || p->depth == 0 || len <= 0)
     return;
   t = &p->text[p->depth];
-  if (t->len + (size_t)len > t->cap) {
-    size_t cap = t->cap > 0 ? t->cap : 256;
-    char *grown;
-    while (cap < t->len + (size_t)len)
-      cap *= 2;
-    grown = realloc(t->data, cap);
-    if (grown == NULL) {
-      stop(p, "out of memory");
-      return;
-    }
-    t->data = grown;
-    t->cap = cap;
-  }
-  memcpy(t->data + t->len, s, (size_t)len);
-  t->len += (size_t)len;
+  text_append(p, t, s, (size_t)len);
 }
 
 
@@ -567,12 +576,12 @@ static void open_entry_part(Parse *p, int top, const char *name,
   lua_State *L = p->L;
   Frame *f = &p->frames[top];
   int plan = slot(p, top, SLOT_PLAN);
-  const char *wanted;
+  const char *expected;
 
   lua_rawgeti(L, plan, 2);
-  wanted = lua_tostring(L, -1);
+  expected = lua_tostring(L, -1);
   lua_pop(L, 1);
-  if (!f->has_key && wanted != NULL && strcmp(name, wanted) == 0) {
+  if (!f->has_key && expected != NULL && strcmp(name, expected) == 0) {
     f->has_key = 1;
     lua_pushnil(L);
     lua_rawgeti(L, plan, 4);
@@ -580,9 +589,9 @@ static void open_entry_part(Parse *p, int top, const char *name,
     return;
   }
   lua_rawgeti(L, plan, 3);
-  wanted = lua_tostring(L, -1);
+  expected = lua_tostring(L, -1);
   lua_pop(L, 1);
-  if (!f->has_value && wanted != NULL && strcmp(name, wanted) == 0) {
+  if (!f->has_value && expected != NULL && strcmp(name, expected) == 0) {
     f->has_value = 1;
     lua_pushnil(L);
     lua_rawgeti(L, plan, 5);
@@ -727,7 +736,7 @@ static void fill_attributes(Parse *p, int top)
 
 
 /* [-0, +0] finishes the top frame, hands its value to the frame below as
- * its role says and drops it.  The root frame's value stays on the stack
+ * its role directs and drops it.  The root frame's value stays on the stack
  * as read()'s result. */
 static void close_frame(Parse *p)
 {
@@ -833,21 +842,7 @@ static void on_read_text(void *data, const XML_Char *s, int len)
   if (p->error != NULL || p->skip != 0 || p->nframes == 0 || len <= 0 ||
       p->frames[p->nframes - 1].kind != FRAME_SCALAR)
     return;
-  if (t->len + (size_t)len > t->cap) {
-    size_t cap = t->cap > 0 ? t->cap : 256;
-    char *grown;
-    while (cap < t->len + (size_t)len)
-      cap *= 2;
-    grown = realloc(t->data, cap);
-    if (grown == NULL) {
-      stop(p, "out of memory");
-      return;
-    }
-    t->data = grown;
-    t->cap = cap;
-  }
-  memcpy(t->data + t->len, s, (size_t)len);
-  t->len += (size_t)len;
+  text_append(p, t, s, (size_t)len);
 }
 
 
