@@ -141,9 +141,12 @@ end
 local REHEARSAL_PROXY = "http://127.0.0.1:9"
 local LOOPBACK_NAMES = "127.0.0.1,localhost,::1"
 
-local function is_loopback(host)
+--- Returns whether HOST (lower case, IPv6 without brackets) is a loopback
+-- name or address: localhost, 127.0.0.0/8 or ::1.
+function M.is_loopback(host)
   return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
+local is_loopback = M.is_loopback
 
 -- Returns the lower-case host of URL ("scheme://user@host:port/..."), or
 -- nil when it has none.

@@ -186,14 +186,9 @@ end
 
 -- ---- container credentials -------------------------------------------------
 
-local function is_loopback_host(host)
-  host = host:lower()
-  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
-end
-
 local function from_container(full_uri)
-  local host = full_uri:match("^https?://(%[[^%]]+%])") or full_uri:match("^https?://([^/:?#]+)")
-  if not host or not is_loopback_host(host) then
+  local host = full_uri:match("^https?://%[([^%]]+)%]") or full_uri:match("^https?://([^/:?#]+)")
+  if not host or not require("http").is_loopback(host:lower()) then
     fail("InvalidConfiguration", ("AWS_CONTAINER_CREDENTIALS_FULL_URI %s is not a loopback http(s) URL;"
       .. " mnem only fetches container credentials from 127.0.0.0/8, localhost or [::1]"):format(full_uri))
   end

@@ -216,6 +216,20 @@ t.test("container URI must be loopback", function()
   t.contains(tostring(err), "not a loopback")
 end)
 
+t.test("container URI loopback forms", function()
+  -- Port 1 on loopback refuses the connection, so an accepted URI fails at
+  -- the fetch and a rejected one before it.
+  for _, uri in ipairs({ "http://[::1]:1/creds", "http://LOCALHOST:1/creds", "http://127.0.0.9:1/creds" }) do
+    local err = resolve_error({}, { AWS_CONTAINER_CREDENTIALS_FULL_URI = uri }, "", "")
+    t.not_contains(tostring(err), "not a loopback", uri .. " is accepted")
+    t.contains(tostring(err), "CredentialsFetchFailed", uri .. " is fetched")
+  end
+  for _, uri in ipairs({ "http://user@127.0.0.1:1/creds", "http://127.0.0.1@192.0.2.10/creds", "http://[::2]/creds" }) do
+    local err = resolve_error({}, { AWS_CONTAINER_CREDENTIALS_FULL_URI = uri }, "", "")
+    t.contains(tostring(err), "not a loopback", uri .. " is rejected")
+  end
+end)
+
 t.test("container credentials on loopback", function()
   local server = helper.start()
   server:script{ { status = 200, headers = { ["Content-Type"] = "application/json" },

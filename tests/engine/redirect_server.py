@@ -1,6 +1,6 @@
 """A loopback HTTP server for the rehearsal tests: /away redirects to
 192.0.2.1 (TEST-NET-1, an address reserved for documentation that is never
-routed), every other path answers 200 "ok". Writes its port to argv[1]."""
+routed), every other path returns 200 "ok". Writes its port to argv[1]."""
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):

@@ -1,5 +1,5 @@
-# Secrets the environment holds (AWS keys, session tokens, PGPASSWORD) are
-# masked from the start of a command: a step that prints them before any
+# Secrets in the environment (AWS keys, session tokens, PGPASSWORD) are
+# masked from the start of a command. A step that prints them before any
 # AWS or pg call has read them shows the mask, on the terminal and in the
 # run record.
 . tests/lib/t.sh

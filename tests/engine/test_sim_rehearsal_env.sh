@@ -71,9 +71,9 @@ check "mnem and the AWS CLI sign with the token" grep -q '^account=[0-9]\{12\} c
 check "the token is masked" grep -q '^token=\*\*\*\*\*\*\*\*$' "$dir/token.out"
 check "the token never shows" sh -c "! grep -rq RehearsalToken55 '$dir/token.out' '$dir/state'"
 
-# HTTP in a rehearsal: loopback works; another host raises OutsideRehearsal
-# before anything is sent; a redirect from loopback to another host goes
-# to the closed loopback proxy and fails there.
+# HTTP in a rehearsal. Loopback works. Another host raises OutsideRehearsal
+# before anything is sent. A redirect from loopback to another host goes to
+# the closed loopback proxy and fails there.
 python3 tests/engine/redirect_server.py "$dir/port" &
 server=$!
 i=0

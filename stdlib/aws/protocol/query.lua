@@ -184,9 +184,10 @@ end
 --
 -- mnem._xml.read builds a response's output straight from the parser's
 -- events by a plan per shape (the plan forms are listed at the head of
--- interp/xml.c). Where a flattened list or map has no element of its own is
--- a property of the member that holds it, so the structure's fields and the
--- list's item carry the flag and a plan depends on its shape alone.
+-- interp/xml.c). Whether a list or map is flattened (has no element of its
+-- own) is a property of the member that contains it. So the flag is in the
+-- structure's fields and the list's item, and a plan depends on its shape
+-- alone.
 
 local function to_timestamp(text)
   return shape_value.to_iso(text) or text
