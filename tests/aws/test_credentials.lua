@@ -224,7 +224,8 @@ t.test("container URI loopback forms", function()
     t.not_contains(tostring(err), "not a loopback", uri .. " is accepted")
     t.contains(tostring(err), "CredentialsFetchFailed", uri .. " is fetched")
   end
-  for _, uri in ipairs({ "http://user@127.0.0.1:1/creds", "http://127.0.0.1@192.0.2.10/creds", "http://[::2]/creds" }) do
+  local rejected = { "http://user@127.0.0.1:1/creds", "http://127.0.0.1@192.0.2.10/creds", "http://[::2]/creds" }
+  for _, uri in ipairs(rejected) do
     local err = resolve_error({}, { AWS_CONTAINER_CREDENTIALS_FULL_URI = uri }, "", "")
     t.contains(tostring(err), "not a loopback", uri .. " is rejected")
   end
