@@ -388,9 +388,9 @@ static const char *local_name(const char *name)
 }
 
 
-static int slot(const Parse *p, int frame, int which)
+static int slot(const Parse *p, int frame, int slot_index)
 {
-  return p->base + frame * FRAME_SLOTS + which;
+  return p->base + frame * FRAME_SLOTS + slot_index;
 }
 
 

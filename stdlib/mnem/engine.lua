@@ -692,9 +692,9 @@ local function new_outputs(pb)
   return setmetatable({}, { __index = function(_, key)
     if known[key] then return nil end
     local hint = closest_step(key, step_names)
-    local shown = type(key) == "string" and ("%q"):format(key)
+    local quoted = type(key) == "string" and ("%q"):format(key)
       or (type(key) == "number" and tostring(key) or ("(a %s)"):format(type(key)))
-    error(("no step named %s has outputs%s"):format(shown, hint and (" (did you mean %q?)"):format(hint) or ""), 2)
+    error(("no step named %s has outputs%s"):format(quoted, hint and (" (did you mean %q?)"):format(hint) or ""), 2)
   end })
 end
 

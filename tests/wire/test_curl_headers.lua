@@ -6,11 +6,11 @@ local t = require("t")
 local curl = require("mnem._curl")
 local sys = require("mnem._sys")
 
-local here = (arg and arg[0] or "tests/wire/test_curl_headers.lua"):match("^(.*)/[^/]+$") or "."
+local test_dir = (arg and arg[0] or "tests/wire/test_curl_headers.lua"):match("^(.*)/[^/]+$") or "."
 
 local dir = t.tmpdir()
 local pid do
-  local p = io.popen(("python3 '%s/raw_head_server.py' '%s' >'%s/server.log' 2>&1 & echo $!"):format(here, dir, dir))
+  local p = io.popen(("python3 '%s/raw_head_server.py' '%s' >'%s/server.log' 2>&1 & echo $!"):format(test_dir, dir, dir))
   pid = p:read("l")
   p:close()
 end
