@@ -10,7 +10,8 @@ local test_dir = (arg and arg[0] or "tests/wire/test_curl_headers.lua"):match("^
 
 local dir = t.tmpdir()
 local pid do
-  local p = io.popen(("python3 '%s/raw_head_server.py' '%s' >'%s/server.log' 2>&1 & echo $!"):format(test_dir, dir, dir))
+  local command = ("python3 '%s/raw_head_server.py' '%s' >'%s/server.log' 2>&1 & echo $!"):format(test_dir, dir, dir)
+  local p = io.popen(command)
   pid = p:read("l")
   p:close()
 end
