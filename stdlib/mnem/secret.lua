@@ -39,6 +39,17 @@ function M.mark(value)
       local escaped = encoded:sub(2, -2)
       if escaped ~= text then known[escaped] = true end
     end
+    -- Quoting changes a secret with a quote or a backslash in the forms
+    -- mnem itself writes: a shell word in exec's command line ('\'' for
+    -- each quote), and an SQL literal ('' for each quote, \\ for each
+    -- backslash in an E'' string). Those forms are masked too.
+    if text:find("'", 1, true) then
+      known[(text:gsub("'", "'\\''"))] = true
+      known[(text:gsub("'", "''"))] = true
+    end
+    if text:find("[\\']") then
+      known[(text:gsub("'", "''"):gsub("\\", "\\\\"))] = true
+    end
     rebuild()
   end
   return value
