@@ -169,8 +169,12 @@ end
 -- MNEM_SIM_SCENARIO or "parity"), sim_log (path to keep the simulator's
 -- request log; default: a file in the temporary folder, shown on failure).
 -- Returns what FN returns. Both servers are stopped whatever FN does.
+-- SIGINT and SIGTERM are trapped from the start, so a signal while the
+-- servers start stops them too. That failure, like any other before FN
+-- runs, is raised as a message with the command's exit status.
 function M.with_simulator(playbook_path, options, fn)
   options = options or {}
+  sys.trap_signals()
   local name = options.scenario or os.getenv("MNEM_SIM_SCENARIO") or M.DEFAULT_SCENARIO
   local dir = exec.run({ "mktemp", "-d", "/tmp/mnem-sim.XXXXXX" }, { stream = false, read_only = true })
     .stdout:gsub("%s+$", "")
@@ -191,6 +195,7 @@ function M.with_simulator(playbook_path, options, fn)
     end
   end
 
+  local started = false
   local ok, result = xpcall(function()
     local scenario = scenario_file(name, dir)
     log.info(("rehearsal: starting a throwaway PostgreSQL and the simulator (scenario %s) for %s")
@@ -215,12 +220,22 @@ function M.with_simulator(playbook_path, options, fn)
     end
     log.info(("rehearsal: simulator at %s (account %s, region %s), PostgreSQL on %s:%d")
       :format(ready.endpoint, tostring(ready.account), ready.region, pg.host, pg.port))
+    started = true
     return table.pack(fn())
   end, function(e)
     if type(e) == "table" then return e end
     return debug.traceback(tostring(e), 2)
   end)
+  local interrupted = not started and (sys.signal() ~= nil or (errors.is(result) and result.kind == "interrupted"))
   cleanup()
+  if not ok and not started and errors.is(result) then
+    local cli = require("mnem.cli")
+    if interrupted then
+      error({ exit = cli.EXIT.interrupted, message = "mnem run: interrupted while the rehearsal's servers started;"
+        .. " they were stopped and their files removed" }, 0)
+    end
+    error({ exit = cli.EXIT.failed, message = "mnem run: the rehearsal could not start: " .. tostring(result) }, 0)
+  end
   if not ok then error(result, 0) end
   return table.unpack(result, 1, result.n)
 end

@@ -48,18 +48,9 @@ local function write_file(path, text, mode)
   if mode then exec{ "chmod", mode, path, stream = false, read_only = true } end
 end
 
---- Starts a server and returns { host, port, user, password, dbname,
--- socket_dir, dir, stop = function }. The password is marked secret.
--- Raises an mnem.errors value (kind "exec") naming what failed, with the
--- server log's last lines when the server did not start.
-function M.start()
-  local bindir, looked = M.find_bindir()
-  if not bindir then
-    errors.raise({ kind = "exec", code = "NotFound",
-                   message = ("PostgreSQL server binaries not found (looked for %s): %s")
-                     :format(looked, INSTALL_HINT) }, 2)
-  end
-  local dir = exec{ "mktemp", "-d", "/tmp/mnem-pg.XXXXXX", stream = false, read_only = true }.stdout:gsub("%s+$", "")
+-- Starts a server in the empty folder DIR with the binaries in BINDIR;
+-- see start. Leaves DIR and a started server behind when it raises.
+local function start_in(dir, bindir)
   local password = secret.mark(random_hex(16))
   local quiet = { stream = false, read_only = true }
 
@@ -75,7 +66,6 @@ function M.start()
                     "--pwfile=" .. dir .. "/pwfile", "--no-sync", "--encoding=UTF8", "--locale=C" }
   os.remove(dir .. "/pwfile")
   if init.code ~= 0 then
-    exec.run({ "rm", "-rf", dir }, quiet)
     errors.raise({ kind = "exec", code = "ExitStatus",
                    message = "initdb of the throwaway PostgreSQL failed: "
                      .. (init.stderr ~= "" and init.stderr or init.stdout) }, 2)
@@ -94,7 +84,6 @@ function M.start()
     local log = io.open(dir .. "/server.log")
     local text = log and log:read("a") or ""
     if log then log:close() end
-    exec.run({ "rm", "-rf", dir }, quiet)
     errors.raise({ kind = "exec", code = "ExitStatus",
                    message = "the throwaway PostgreSQL server did not start: " .. text:sub(-600) }, 2)
   end
@@ -109,6 +98,30 @@ function M.start()
     exec.run({ "rm", "-rf", dir }, quiet)
   end
   return server
+end
+
+--- Starts a server and returns { host, port, user, password, dbname,
+-- socket_dir, dir, stop = function }. The password is marked secret.
+-- Raises an mnem.errors value (kind "exec") naming what failed, with the
+-- server log's last lines when the server did not start.
+function M.start()
+  local bindir, looked = M.find_bindir()
+  if not bindir then
+    errors.raise({ kind = "exec", code = "NotFound",
+                   message = ("PostgreSQL server binaries not found (looked for %s): %s")
+                     :format(looked, INSTALL_HINT) }, 2)
+  end
+  local dir = exec{ "mktemp", "-d", "/tmp/mnem-pg.XXXXXX", stream = false, read_only = true }.stdout:gsub("%s+$", "")
+  local ok, result = pcall(start_in, dir, bindir)
+  if ok then return result end
+  -- A failure or a signal partway may leave a running server and the
+  -- folder. The signal is cleared so that the cleanup itself runs, and the
+  -- original error is raised again.
+  sys.clear_signal()
+  exec.run(as_owner({ bindir .. "/pg_ctl", "-D", dir .. "/data", "-m", "immediate", "-w", "-t", "10", "stop" }),
+           { stream = false, read_only = true, check = false })
+  exec.run({ "rm", "-rf", dir }, { stream = false, read_only = true, check = false })
+  error(result, 0)
 end
 
 return M

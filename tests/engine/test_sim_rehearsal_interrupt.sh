@@ -1,0 +1,31 @@
+# SIGINT while `mnem run --sim` starts its throwaway PostgreSQL and
+# simulator: mnem exits 130 with a message, and stops what it started and
+# removes its temporary folders.
+. tests/lib/t.sh
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cat > "$dir/quick.lua" <<'PLAYBOOK'
+playbook { name = "quick", steps = { step "Nothing" { run = function() end } } }
+PLAYBOOK
+
+count_leftovers() {
+  ls -d /tmp/mnem-sim.* /tmp/mnem-pg.* 2>/dev/null | wc -l
+}
+before=$(count_leftovers)
+"$MNEM" run --sim --scenario empty "$dir/quick.lua" --state-dir "$dir/state" >"$dir/out" 2>&1 &
+pid=$!
+# The signal is sent as soon as the rehearsal logs that it is starting its
+# servers, because initdb alone takes longer than the wait for that line.
+i=0
+while ! grep -q "rehearsal: starting" "$dir/out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.02; i=$((i + 1)); done
+kill -INT "$pid"
+wait "$pid"
+status=$?
+
+check "mnem exits 130" test "$status" -eq 130
+check "the message says what happened" grep -q "interrupted while the rehearsal's servers started" "$dir/out"
+check "no temporary folder is left" test "$(count_leftovers)" -eq "$before"
+check "no server of the rehearsal is left" sh -c "! pgrep -f 'mnem-pg\\.|mnem-sim\\.' >/dev/null"
+check "no run was recorded" sh -c "! ls '$dir/state/runs/'*.jsonl 2>/dev/null"
+t_done
