@@ -39,11 +39,14 @@ function M.try_parse(text)
 end
 
 --- Returns seconds for VALUE, or raises a string error that names WHAT
--- (for example 'step "Create": timeout') and the accepted forms.
+-- (for example 'step "Create": timeout') and the accepted forms, at the
+-- nearest caller outside mnem's standard library (see mnem.misuse).
 function M.parse(value, what)
   local seconds, message = M.try_parse(value)
   if not seconds then
-    error((what and (what .. ": ") or "") .. message, 2)
+    -- A bad duration reaches parse through sleep, wait, exec, http and the
+    -- waiters, so the message names the nearest caller outside mnem.
+    require("mnem.misuse").raise((what and (what .. ": ") or "") .. message, 2)
   end
   return seconds
 end

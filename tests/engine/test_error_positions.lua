@@ -122,6 +122,12 @@ local CASES = {
     function() at() pg.quote_ident("a\0b") end },
   { "pg.quote_literal table", "pg.quote_literal: argument 1 must be a string",
     function() at() pg.quote_literal({}) end },
+  { "wait.until_ bad duration", "wait.until_: timeout: \"zz\" is not a valid duration",
+    function() at() wait.until_(noop, { timeout = "zz" }) end },
+  { "exec bad duration", "exec: timeout: \"1q\" is not a valid duration",
+    function() at() exec{ "true", timeout = "1q" } end },
+  { "engine sleep bad duration", "sleep: \"5x\" is not a valid duration",
+    function() at() require("mnem.engine").sleep("5x") end },
 }
 
 for _, case in ipairs(CASES) do
