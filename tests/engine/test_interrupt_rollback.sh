@@ -79,6 +79,8 @@ check "report names stopped rollback" \
   grep -q 'Interrupted: by SIGINT during the rollback of step "Hold"' "$dir/report"
 check "report lists rollbacks not run" grep -q 'Create: rollback not run (interrupted)' "$dir/report"
 check "report shows rollback interrupted" grep -q 'Hold: rollback interrupted' "$dir/report"
+check "report uses the error's own text" grep -q 'Hold: rollback interrupted: interrupted: interrupted by SIGINT' "$dir/report"
+check "report does not repeat the code" sh -c "! grep -q 'interrupted Interrupted' '$dir/report'"
 
 # With --rollback-on-interrupt, SIGINT stops a step and SIGTERM then stops
 # the rollback: the report names SIGTERM for the rollback.
