@@ -69,14 +69,14 @@ t.test("default profile in credentials file", function()
 end)
 
 t.test("AWS_PROFILE selects a profile", function()
-  local creds = "[default]\naws_access_key_id = AKDEF\naws_secret_access_key = s0\n"
-    .. "[dev]\naws_access_key_id = AKDEV\naws_secret_access_key = s1\n"
+  local creds = "[default]\naws_access_key_id = AKDEF\naws_secret_access_key = file-secret-0\n"
+    .. "[dev]\naws_access_key_id = AKDEV\naws_secret_access_key = file-secret-1\n"
   t.eq(resolve({}, { AWS_PROFILE = "dev" }, "", creds).access_key, "AKDEV")
 end)
 
 t.test("config file uses [profile NAME]", function()
-  local config = "[profile dev]\naws_access_key_id = AKCFG\naws_secret_access_key = s2\n"
-    .. "[ops]\naws_access_key_id = AKWRONG\naws_secret_access_key = s3\n"
+  local config = "[profile dev]\naws_access_key_id = AKCFG\naws_secret_access_key = file-secret-2\n"
+    .. "[ops]\naws_access_key_id = AKWRONG\naws_secret_access_key = file-secret-3\n"
   t.eq(resolve({ profile = "dev" }, {}, config).access_key, "AKCFG")
   local err = resolve_error({ profile = "ops" }, {}, config)
   t.eq(err.code, "ProfileNotFound", "[ops] in the config file is not profile ops")
@@ -85,21 +85,21 @@ end)
 
 t.test("credentials file beats config file", function()
   local c = resolve({ profile = "dev" }, {},
-    "[profile dev]\naws_access_key_id = AKCFG\naws_secret_access_key = s2\nregion = eu-west-3\n",
-    "[dev]\naws_access_key_id = AKCRED\naws_secret_access_key = s4\n")
+    "[profile dev]\naws_access_key_id = AKCFG\naws_secret_access_key = file-secret-2\nregion = eu-west-3\n",
+    "[dev]\naws_access_key_id = AKCRED\naws_secret_access_key = file-secret-4\n")
   t.eq(c.access_key, "AKCRED")
 end)
 
 t.test("profile option skips environment", function()
   local c = resolve({ profile = "dev" }, { AWS_ACCESS_KEY_ID = "AKENV", AWS_SECRET_ACCESS_KEY = "env-secret-x" }, "",
-    "[dev]\naws_access_key_id = AKDEV\naws_secret_access_key = s1\n")
+    "[dev]\naws_access_key_id = AKDEV\naws_secret_access_key = file-secret-1\n")
   t.eq(c.access_key, "AKDEV")
 end)
 
 t.test("AWS_PROFILE does not skip environment", function()
   local env = { AWS_PROFILE = "dev", AWS_ACCESS_KEY_ID = "AKENV", AWS_SECRET_ACCESS_KEY = "env-secret-x" }
   local c = resolve({}, env, "",
-    "[dev]\naws_access_key_id = AKDEV\naws_secret_access_key = s1\n")
+    "[dev]\naws_access_key_id = AKDEV\naws_secret_access_key = file-secret-1\n")
   t.eq(c.access_key, "AKENV")
 end)
 
