@@ -610,6 +610,7 @@ local function final_message(run, status, err, failed_step)
       run.pb.name, failed_step, run.signal, stopped and ("rollback of step %q"):format(stopped.step) or "rollbacks",
       took, run.rec.id)
     lines[#lines + 1] = "error: " .. error_text(err)
+    if errors.is(err) and type(err.where) == "string" then lines[#lines + 1] = "  at " .. err.where end
   elseif status == "interrupted" then
     lines[#lines + 1] = ("playbook %q interrupted by %s during step %q after %s (run %s)"):format(run.pb.name,
       run.signal, failed_step, took, run.rec.id)
@@ -617,6 +618,7 @@ local function final_message(run, status, err, failed_step)
     lines[#lines + 1] = ("playbook %q failed at step %q after %s (run %s)"):format(run.pb.name, failed_step, took,
       run.rec.id)
     lines[#lines + 1] = "error: " .. error_text(err)
+    if errors.is(err) and type(err.where) == "string" then lines[#lines + 1] = "  at " .. err.where end
   end
   if #run.rolled_back > 0 then lines[#lines + 1] = "rolled back: " .. names(run.rolled_back) end
   for _, f in ipairs(run.rollback_failed) do

@@ -9,8 +9,12 @@
 --              "ConnectionRefused", "Timeout", ...
 --   message    one human line
 --   retryable  boolean: whether retrying the same call may succeed
+--   where      "FILE:LINE" of the playbook line (or the line of the user's
+--              own module) that was running when the error was made, when
+--              one was; set by M.new
 -- Kinds add their own fields (http_status, request_id, service, operation,
 -- sqlstate, detail, hint, url, stage, exit_status, ...).
+local misuse = require("mnem.misuse")
 local secret = require("mnem.secret")
 
 local M = {}
@@ -42,6 +46,7 @@ function M.new(fields)
   assert(fields.kind, "errors.new: missing kind")
   assert(fields.message, "errors.new: missing message")
   if fields.retryable == nil then fields.retryable = false end
+  if fields.where == nil then fields.where = misuse.position() end
   return setmetatable(fields, Error)
 end
 

@@ -15,13 +15,18 @@ local M = {}
 -- Whether the function with debug source SOURCE comes from mnem's standard
 -- library. Its chunk name is then "@stdlib/PATH" and PATH is built into the
 -- binary, so a user's own file in a folder named stdlib/ does not count.
+local stdlib_sources = {}
 local function is_stdlib(source)
   if source:sub(1, 8) ~= "@stdlib/" then return false end
+  local known = stdlib_sources[source]
+  if known ~= nil then return known end
   local path = "bytecode/" .. source:sub(9)
+  known = false
   for _, found in ipairs(embed.list(path)) do
-    if found == path then return true end
+    if found == path then known = true end
   end
-  return false
+  stdlib_sources[source] = known
+  return known
 end
 
 -- Returns the level, counted inside this function, of the nearest Lua
@@ -35,6 +40,29 @@ local function outside_level(first)
     if info.what ~= "C" and not is_stdlib(info.source) then return level end
     level = level + 1
   end
+end
+
+--- Returns where the function calling this one was called from outside
+-- mnem's standard library: "FILE:LINE" of the nearest such Lua function,
+-- followed by ", called from FILE:LINE" for up to two of its own callers
+-- outside the library (a playbook line calling the user's module). Returns
+-- nil when there is none.
+function M.position()
+  local places = {}
+  -- Level 3 inside outside_level is the caller of the function calling
+  -- M.position; outside_level counts one level more than this function.
+  local found = outside_level(4)
+  while found and #places < 3 do
+    local info = debug.getinfo(found - 1, "Sl")
+    if info and info.currentline >= 0 then
+      -- A file's whole path: short_src cuts long ones to 60 bytes.
+      local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
+      places[#places + 1] = file .. ":" .. info.currentline
+    end
+    found = outside_level(found + 1)
+  end
+  if #places == 0 then return nil end
+  return table.concat(places, ", called from ")
 end
 
 --- Raises MESSAGE (a string) prefixed with the file and line of the

@@ -25,8 +25,10 @@ local function text(value)
   if value == nil then return "" end
   if type(value) == "table" then
     -- The record keeps an error's own text (mnem.errors' tostring) beside
-    -- its fields; older records have only the fields.
-    if type(value.text) == "string" then return value.text end
+    -- its fields; older records have only the fields. `where` names the
+    -- playbook line that was running when the error was made.
+    local place = type(value.where) == "string" and (" (at " .. value.where .. ")") or ""
+    if type(value.text) == "string" then return value.text .. place end
     if value.message then
       return (value.kind and (value.kind .. " ") or "") .. (value.code and (scalar_text(value.code) .. ": ") or "")
         .. scalar_text(value.message)
