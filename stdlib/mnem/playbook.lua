@@ -9,6 +9,7 @@
 -- all before any step runs. Variables are resolved separately by
 -- `resolve_vars`, once the command line is known.
 local duration = require("mnem.duration")
+local misuse = require("mnem.misuse")
 local paths = require("mnem.paths")
 local retry = require("mnem.retry")
 local secret = require("mnem.secret")
@@ -422,8 +423,8 @@ local function optional_module(global, module)
   return function()
     local ok, value = pcall(require, module)
     if not ok then
-      error(("%s is not available in this build: module %q could not be loaded: %s")
-        :format(global, module, tostring(value)), 3)
+      misuse.raise(("%s is not available in this build: module %q could not be loaded: %s")
+        :format(global, module, tostring(value)), 0)
     end
     return value
   end
@@ -434,20 +435,54 @@ local function secret_table()
     { __call = function(_, value) return secret.mark(value) end })
 end
 
+-- Returns a stand-in for library table MODULE, seen by playbooks as the
+-- global NAME, that raises a misuse error naming the playbook line and the
+-- closest name (`log.inf` -> "did you mean log.info?") when the playbook
+-- reads a name MODULE does not have. Plain Lua would return nil and fail
+-- later with "attempt to call a nil value". Calls, assignments and pairs
+-- go to MODULE itself.
+local function strict(name, make)
+  return function()
+    local module = make()
+    if type(module) ~= "table" then return module end
+    local meta = getmetatable(module)
+    local stand_in = {
+      __index = function(_, key)
+        local value = module[key]
+        if value ~= nil or type(key) ~= "string" then return value end
+        local names = {}
+        for known in pairs(module) do
+          if type(known) == "string" then names[#names + 1] = known end
+        end
+        table.sort(names)
+        local hint = retry.closest(key, names)
+        misuse.raise(("unknown name %s.%s%s"):format(name, key,
+          hint and (" (did you mean %s.%s?)"):format(name, hint) or ""), 2)
+      end,
+      __newindex = module,
+      __pairs = function() return next, module, nil end,
+    }
+    if type(meta) == "table" and meta.__call then
+      stand_in.__call = function(_, ...) return module(...) end
+    end
+    return setmetatable({}, stand_in)
+  end
+end
+
 local LAZY = {
   aws = optional_module("aws", "aws"),
-  pg = optional_module("pg", "pg"),
-  http = optional_module("http", "http"),
-  exec = optional_module("exec", "mnem.exec"),
-  wait = optional_module("wait", "mnem.wait"),
-  jmespath = optional_module("jmespath", "jmespath"),
-  log = function() return require("mnem.log") end,
-  json = function()
+  pg = strict("pg", optional_module("pg", "pg")),
+  http = strict("http", optional_module("http", "http")),
+  exec = strict("exec", optional_module("exec", "mnem.exec")),
+  wait = strict("wait", optional_module("wait", "mnem.wait")),
+  jmespath = strict("jmespath", optional_module("jmespath", "jmespath")),
+  log = strict("log", function() return require("mnem.log") end),
+  json = strict("json", function()
     local cjson = require("cjson")
     return { encode = cjson.encode, decode = cjson.decode, null = cjson.null }
-  end,
-  secret = secret_table,
-  duration = function() return require("mnem.duration") end,
+  end),
+  secret = strict("secret", secret_table),
+  duration = strict("duration", function() return require("mnem.duration") end),
   sleep = function() return require("mnem.engine").sleep end,
 }
 
