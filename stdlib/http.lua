@@ -14,6 +14,7 @@ local cjson = require("cjson")
 local curl = require("mnem._curl")
 local duration = require("mnem.duration")
 local errors = require("mnem.errors")
+local rehearsal = require("mnem.rehearsal")
 local secret = require("mnem.secret")
 local sys = require("mnem._sys")
 
@@ -141,22 +142,14 @@ end
 local REHEARSAL_PROXY = "http://127.0.0.1:9"
 local LOOPBACK_NAMES = "127.0.0.1,localhost,::1"
 
---- Returns whether HOST (lower case, IPv6 without brackets) is a loopback
--- name or address: localhost, 127.0.0.0/8 or ::1.
-function M.is_loopback(host)
-  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
-end
-local is_loopback = M.is_loopback
+local is_loopback = rehearsal.is_loopback
 
 -- Returns the lower-case host of URL ("scheme://user@host:port/..."), or
 -- nil when it has none.
 local function url_host(url)
   local authority = url:match("^%a[%w+.-]*://([^/?#]*)")
   if not authority then return nil end
-  authority = authority:gsub("^.*@", "")
-  local v6 = authority:match("^%[(.-)%]")
-  if v6 then return v6:lower() end
-  return (authority:gsub(":%d*$", "")):lower()
+  return rehearsal.authority_host(authority)
 end
 
 -- Returns the set of host names the connect-to ENTRIES send to loopback.
@@ -170,12 +163,9 @@ local function mapped_to_loopback(entries)
 end
 
 local function outside_rehearsal_error(method, masked, host)
-  return errors.new{
-    kind = "http", code = "OutsideRehearsal", stage = "url", url = masked, retryable = false,
-    message = ("%s %s not sent: a rehearsal reaches only loopback and the simulator, and %s is neither."
-      .. " Map the host to a loopback server with MNEM_HTTP_CONNECT_TO or http.set_connect_to"):format(method,
-      masked, host),
-  }
+  return rehearsal.outside_error("http", method .. " " .. masked, host,
+    "Map the host to a loopback server with MNEM_HTTP_CONNECT_TO or http.set_connect_to",
+    { stage = "url", url = masked })
 end
 
 -- Returns HEADERS (a map or a list of pairs) as a list of { name, value }
@@ -358,7 +348,7 @@ function M.request(options)
     error(err, 0)
   end
 
-  if os.getenv("MNEM_REHEARSAL") == "1" then
+  if rehearsal.active() then
     local host = url_host(request.url) or ""
     local mapped = mapped_to_loopback(request.connect_to)
     if not is_loopback(host) and not mapped[host] then

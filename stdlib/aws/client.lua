@@ -296,9 +296,19 @@ local function route_of(client, svc)
   local routes = rawget(client, "_state").routes
   local route = routes[svc.name]
   if route then return route end
-  local endpoint = client:endpoint(svc)
+  local endpoint, source = client:endpoint(svc)
+  local parts = { endpoints.split(endpoint) }
+  local rehearsal = require("mnem.rehearsal")
+  if rehearsal.active() then
+    local host = rehearsal.authority_host(parts[2])
+    if not rehearsal.is_loopback(host) then
+      local what = ("%s request to %s (endpoint from: %s)"):format(svc.name, endpoint, source)
+      error(rehearsal.outside_error("aws", what, host, "Leave out endpoint_url so the client uses the simulator",
+        { service = svc.name }), 0)
+    end
+  end
   route = {
-    url_parts = { endpoints.split(endpoint) }, signing_name = endpoints.signing_name(svc.model),
+    url_parts = parts, signing_name = endpoints.signing_name(svc.model),
     codec = require("aws.protocol").for_model(svc.model),
   }
   routes[svc.name] = route

@@ -188,7 +188,7 @@ end
 
 local function from_container(full_uri)
   local host = full_uri:match("^https?://%[([^%]]+)%]") or full_uri:match("^https?://([^/:?#]+)")
-  if not host or not require("http").is_loopback(host:lower()) then
+  if not host or not require("mnem.rehearsal").is_loopback(host:lower()) then
     fail("InvalidConfiguration", ("AWS_CONTAINER_CREDENTIALS_FULL_URI %s is not a loopback http(s) URL;"
       .. " mnem only fetches container credentials from 127.0.0.0/8, localhost or [::1]"):format(full_uri))
   end

@@ -597,26 +597,27 @@ end
 local function final_message(run, status, err, failed_step)
   local lines = {}
   local took = duration.format(sys.monotonic() - run.started)
+  local run_name = (run.rehearsal and "rehearsal run " or "run ") .. run.rec.id
   if status == "succeeded" then
-    lines[#lines + 1] = ("playbook %q %s in %s (run %s)"):format(run.pb.name,
-      run.dry_run and "dry run finished" or "succeeded", took, run.rec.id)
+    lines[#lines + 1] = ("playbook %q %s in %s (%s)"):format(run.pb.name,
+      run.dry_run and "dry run finished" or "succeeded", took, run_name)
     if #run.skipped > 0 then lines[#lines + 1] = "already in place: " .. names(run.skipped) end
     for _, w in ipairs(run.would_run) do
       lines[#lines + 1] = ("step %q would run, depends on %s"):format(w.step, w.depends_on)
     end
   elseif status == "interrupted" and run.status_before_rollback == "failed" then
     local stopped = run.rollback_interrupted
-    lines[#lines + 1] = ("playbook %q failed at step %q, then %s interrupted the %s after %s (run %s)"):format(
+    lines[#lines + 1] = ("playbook %q failed at step %q, then %s interrupted the %s after %s (%s)"):format(
       run.pb.name, failed_step, run.signal, stopped and ("rollback of step %q"):format(stopped.step) or "rollbacks",
-      took, run.rec.id)
+      took, run_name)
     lines[#lines + 1] = "error: " .. error_text(err)
     if errors.is(err) and type(err.where) == "string" then lines[#lines + 1] = "  at " .. err.where end
   elseif status == "interrupted" then
-    lines[#lines + 1] = ("playbook %q interrupted by %s during step %q after %s (run %s)"):format(run.pb.name,
-      run.signal, failed_step, took, run.rec.id)
+    lines[#lines + 1] = ("playbook %q interrupted by %s during step %q after %s (%s)"):format(run.pb.name,
+      run.signal, failed_step, took, run_name)
   else
-    lines[#lines + 1] = ("playbook %q failed at step %q after %s (run %s)"):format(run.pb.name, failed_step, took,
-      run.rec.id)
+    lines[#lines + 1] = ("playbook %q failed at step %q after %s (%s)"):format(run.pb.name, failed_step, took,
+      run_name)
     lines[#lines + 1] = "error: " .. error_text(err)
     if errors.is(err) and type(err.where) == "string" then lines[#lines + 1] = "  at " .. err.where end
   end
@@ -706,6 +707,7 @@ local function open_run(pb, options)
     would_run = {}, rolled_back = {}, rollback_failed = {}, rollback_skipped = {}, rollback_not_run = {},
     always_failed = {},
     dry_run = options.dry_run and true or false, started = sys.monotonic(), tagged_groups = 0,
+    rehearsal = options.rehearsal,
   }
   for _, text in ipairs(pb.follow_up) do run.follow_up[#run.follow_up + 1] = text end
   if options.tags and #options.tags > 0 then
@@ -775,7 +777,9 @@ end
 
 --- Runs playbook PB (from mnem.playbook.load, with its variables resolved)
 -- and returns the exit status: 0 success, 1 failure, 130 interrupted.
--- OPTIONS: dry_run, state_dir, tags (list), rollback_on_interrupt, run_id.
+-- OPTIONS: dry_run, state_dir, tags (list), rollback_on_interrupt, run_id,
+-- rehearsal ({ scenario, endpoint } when `mnem run --sim` runs it against
+-- the local simulator; recorded, and named in the messages).
 -- Traps SIGINT and SIGTERM for the rest of the process. The record always
 -- ends with a run_end line, also when the engine itself raises: the run
 -- is then "failed" with that error and the remaining rollbacks do not run.
@@ -789,9 +793,10 @@ function M.run(pb, options)
   run.rec:event("run_start", { playbook = pb.path, name = pb.name, vars = pb.values, dry_run = run.dry_run,
     mnem_version = require("mnem.cli").VERSION, host = record.hostname(), pid = sys.getpid(),
     boot_id = record.boot_id(), process_start = record.process_start(sys.getpid()), tags = options.tags,
-    deadline = pb.deadline })
+    deadline = pb.deadline, rehearsal = options.rehearsal })
   run.rec:sync()
-  log.info(("run %s: playbook %q%s"):format(run.rec.id, pb.name, run.dry_run and " (dry run)" or ""))
+  log.info(("run %s: playbook %q%s%s"):format(run.rec.id, pb.name, run.dry_run and " (dry run)" or "",
+    options.rehearsal and " (rehearsal on the local simulator)" or ""))
   local finished, status, err, failed_step = xpcall(execute, internal_error_handler, run, pb, options)
   if not finished then
     set_hook(false)

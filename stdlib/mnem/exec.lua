@@ -80,20 +80,37 @@ local function command_text(argv)
   return table.concat(parts, " ")
 end
 
+-- The variables a rehearsal (`mnem run --sim`) sets to keep programs on
+-- loopback: the proxy variables aim every other host at a closed loopback
+-- port. A child of a rehearsal always gets the rehearsal's values, whatever
+-- OPTIONS.env says, so env = { HTTPS_PROXY = ... } or env_replace cannot
+-- take it off loopback.
+local REHEARSAL_VARIABLES = {
+  "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "NO_PROXY", "no_proxy",
+  "MNEM_REHEARSAL", "AWS_EC2_METADATA_DISABLED",
+}
+
 -- The environment for the child: the current one with OPTIONS.env merged
 -- in, or OPTIONS.env alone when env_replace is set. Nil means inherit.
 local function child_environment(options)
   if not options.env then return nil end
-  local merged = {}
+  local merged, fixed = {}, {}
+  if require("mnem.rehearsal").active() then
+    for _, name in ipairs(REHEARSAL_VARIABLES) do
+      local value = os.getenv(name)
+      if value then fixed[name] = value end
+    end
+  end
   if not options.env_replace then
     for _, entry in ipairs(sys.environ()) do
       local name = entry:match("^([^=]+)=")
-      if name and options.env[name] == nil then merged[#merged + 1] = entry end
+      if name and options.env[name] == nil and not fixed[name] then merged[#merged + 1] = entry end
     end
   end
   for name, value in pairs(options.env) do
-    if value ~= false then merged[#merged + 1] = name .. "=" .. tostring(value) end
+    if value ~= false and not fixed[name] then merged[#merged + 1] = name .. "=" .. tostring(value) end
   end
+  for name, value in pairs(fixed) do merged[#merged + 1] = name .. "=" .. value end
   return merged
 end
 

@@ -331,7 +331,8 @@ end
 
 --- Summarizes EVENTS (as returned by `read`): id, playbook, name, status,
 -- started (time text), duration in seconds, error text, interrupted_during
--- ("rollback" when a signal stopped the rollbacks), counts, and the host,
+-- ("rollback" when a signal stopped the rollbacks), counts, rehearsal
+-- ({ scenario } for `mnem run --sim`), and the host,
 -- pid, boot_id and process_start of the process that ran it.
 -- Fields of the wrong type (a damaged or hand-edited record) are left out.
 function M.summarize(events)
@@ -342,6 +343,7 @@ function M.summarize(events)
     if e.event == "run_start" then
       s.id, s.playbook, s.name, s.started = str(e.run), str(e.playbook), str(e.name), str(e.time)
       s.dry_run = e.dry_run == true
+      s.rehearsal = type(e.rehearsal) == "table" and { scenario = str(e.rehearsal.scenario) } or nil
       s.host, s.pid, s.boot_id, s.process_start = str(e.host), num(e.pid), str(e.boot_id), num(e.process_start)
     elseif e.event == "run_end" then
       s.status, s.duration, s.error = str(e.status) or "unknown", num(e.duration), e.error

@@ -113,7 +113,8 @@ function M.build(events, truncated)
     local kind = e.event
     if kind == "run_start" then
       r.run = { id = e.run, playbook = e.playbook, name = e.name, started = e.time, vars = e.vars,
-                dry_run = e.dry_run, host = e.host, mnem_version = e.mnem_version, status = "unfinished" }
+                dry_run = e.dry_run, rehearsal = type(e.rehearsal) == "table" and e.rehearsal or nil, host = e.host,
+                mnem_version = e.mnem_version, status = "unfinished" }
     elseif kind == "run_end" then
       r.run.status, r.run.duration, r.run.finished = e.status, e.duration, e.time
       r.run.error, r.run.failed_step = e.error and one_line(e.error), e.failed_step
@@ -235,6 +236,10 @@ function M.markdown(r)
   add(("# Run report: %s"):format(run.name or "?"))
   add()
   add(("- Run: `%s`%s"):format(run.id or "?", run.dry_run and " (dry run)" or ""))
+  if run.rehearsal then
+    add(("- Rehearsal: against the local simulator (scenario %s) and a throwaway PostgreSQL; nothing real"
+      .. " was changed"):format(scalar_text(run.rehearsal.scenario or "?")))
+  end
   add(("- Playbook: `%s`"):format(run.playbook or "?"))
   add(("- Started: %s; finished: %s; duration: %s"):format(run.started or "?", run.finished or "not recorded",
     duration.format(run.duration)))

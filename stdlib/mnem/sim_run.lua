@@ -125,7 +125,7 @@ local LOOPBACK_NAMES = "127.0.0.1,localhost,::1"
 -- AWS settings aimed at the simulator, libpq's variables aimed at the
 -- throwaway server PG, and proxy variables that keep programs the playbook
 -- runs on loopback. Variables of the caller's environment that would
--- override those settings are removed.
+-- override those settings are removed, and so are its other PG* variables.
 local function rehearsal_environment(dir, ready, pg)
   local environment = {
     PGHOST = pg.host, PGPORT = tostring(pg.port), PGUSER = pg.user, PGPASSWORD = pg.password,
@@ -160,18 +160,63 @@ local function rehearsal_environment(dir, ready, pg)
   for _, entry in ipairs(sys.environ()) do
     local name = entry:match("^(AWS_ENDPOINT_URL_[^=]*)=")
     if name then environment[name] = false end
+    -- Any other libpq variable of the caller (PGSSLMODE=verify-full,
+    -- PGTARGETSESSIONATTRS, PGOPTIONS, ...) was meant for a real server
+    -- and could stop pg.connect{} and psql reaching the throwaway one.
+    name = entry:match("^(PG[%w_]*)=")
+    if name and environment[name] == nil then environment[name] = false end
   end
   return environment
+end
+
+-- A guard is a shell started beside the rehearsal that outlives mnem when
+-- mnem is killed without a chance to clean up (SIGKILL, the OOM killer).
+-- It polls for mnem's process once a second; when it is gone, the guard
+-- runs DIR/abandoned.sh, which mnem keeps listing what to stop (the
+-- simulator's process group, the PostgreSQL server), and removes DIR. On
+-- a normal exit mnem kills the guard first and cleans up itself.
+local GUARD_SCRIPT = [[
+parent=$1 dir=$2
+while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+[ -f "$dir/abandoned.sh" ] && . "$dir/abandoned.sh" >/dev/null 2>&1
+rm -rf "$dir"
+]]
+
+local function shell_quote(text)
+  return "'" .. text:gsub("'", "'\\''") .. "'"
+end
+
+local function shell_command(argv)
+  local words = {}
+  for i, word in ipairs(argv) do words[i] = shell_quote(word) end
+  return table.concat(words, " ")
+end
+
+-- Rewrites DIR/abandoned.sh, the guard's cleanup, for the servers started
+-- so far: SERVER (the simulator's handle) and PG (the throwaway server).
+-- The file is renamed into place, so the guard never reads half of it.
+local function write_abandoned_script(dir, server, pg)
+  local lines = {}
+  if server then lines[#lines + 1] = ("kill -9 -%d || kill -9 %d"):format(server.pid, server.pid) end
+  if pg then
+    lines[#lines + 1] = shell_command(pg.stop_argv)
+    lines[#lines + 1] = "rm -rf " .. shell_quote(pg.dir)
+  end
+  write_file(dir .. "/abandoned.sh.new", table.concat(lines, "\n") .. "\n")
+  assert(os.rename(dir .. "/abandoned.sh.new", dir .. "/abandoned.sh"))
 end
 
 --- Runs FN() with a simulator and a throwaway PostgreSQL server started
 -- for PLAYBOOK_PATH. OPTIONS: scenario (file or built-in name; default
 -- MNEM_SIM_SCENARIO or "parity"), sim_log (path to keep the simulator's
 -- request log; default: a file in the temporary folder, shown on failure).
+-- FN is called with the rehearsal's description, { scenario = NAME,
+-- endpoint = the simulator's URL }, which the engine records.
 -- Returns what FN returns. Both servers are stopped whatever FN does.
 -- SIGINT and SIGTERM are trapped from the start, so a signal while the
--- servers start stops them too. That failure, like any other before FN
--- runs, is raised as a message with the command's exit status.
+-- servers start stops them too, and a guard process stops them if mnem is
+-- killed outright. That failure, like any other before FN runs, is raised
+-- as a message with the command's exit status.
 function M.with_simulator(playbook_path, options, fn)
   options = options or {}
   sys.trap_signals()
@@ -179,12 +224,14 @@ function M.with_simulator(playbook_path, options, fn)
   local dir = exec.run({ "mktemp", "-d", "/tmp/mnem-sim.XXXXXX" }, { stream = false, read_only = true })
     .stdout:gsub("%s+$", "")
   local pg, server
+  local guard = exec.spawn({ "/bin/sh", "-c", GUARD_SCRIPT, "mnem-rehearsal-guard", tostring(sys.getpid()), dir })
   -- Runs after the playbook, also when it was interrupted: the signal is
   -- cleared first so the servers are stopped and their files removed
   -- instead of the cleanup being interrupted too.
   local function cleanup()
     sys.clear_signal()
     local steps = {
+      function() guard:kill("KILL") guard:wait() end,
       function() if server then server.stop() end end,
       function() if pg then pg.stop() end end,
       function() exec.run({ "rm", "-rf", dir }, { stream = false, read_only = true, check = false }) end,
@@ -201,6 +248,7 @@ function M.with_simulator(playbook_path, options, fn)
     log.info(("rehearsal: starting a throwaway PostgreSQL and the simulator (scenario %s) for %s")
       :format(name, playbook_path))
     pg = throwaway_pg.start()
+    write_abandoned_script(dir, nil, pg)
     local self_path = assert(sys.realpath("/proc/self/exe"))
     local ready_file, log_file = dir .. "/ready.json", options.sim_log or (dir .. "/simulator.log")
     server = exec.spawn({ self_path, "sim", "serve", "--port", "0", "--ready-file", ready_file,
@@ -209,6 +257,7 @@ function M.with_simulator(playbook_path, options, fn)
               MNEM_SIM_PG_PASSWORD = pg.password },
       stdout = log_file, stderr = log_file,
     })
+    write_abandoned_script(dir, server, pg)
     local ready = wait_ready(server.process, ready_file, log_file)
     ready.secret_access_key = secret.mark(ready.secret_access_key or "test")
     if ready.session_token then secret.mark(ready.session_token) end
@@ -221,7 +270,7 @@ function M.with_simulator(playbook_path, options, fn)
     log.info(("rehearsal: simulator at %s (account %s, region %s), PostgreSQL on %s:%d")
       :format(ready.endpoint, tostring(ready.account), ready.region, pg.host, pg.port))
     started = true
-    return table.pack(fn())
+    return table.pack(fn({ scenario = name, endpoint = ready.endpoint }))
   end, function(e)
     if type(e) == "table" then return e end
     return debug.traceback(tostring(e), 2)

@@ -89,7 +89,9 @@ local function start_in(dir, bindir)
   end
 
   local server = { host = "127.0.0.1", port = port, user = "postgres", password = password,
-                   dbname = "postgres", socket_dir = dir, dir = dir }
+                   dbname = "postgres", socket_dir = dir, dir = dir,
+                   stop_argv = as_owner{ bindir .. "/pg_ctl", "-D", dir .. "/data", "-m", "immediate", "-w", "-t", "10",
+                                         "stop" } }
   local stopped = false
   function server.stop()
     if stopped then return end
@@ -101,7 +103,9 @@ local function start_in(dir, bindir)
 end
 
 --- Starts a server and returns { host, port, user, password, dbname,
--- socket_dir, dir, stop = function }. The password is marked secret.
+-- socket_dir, dir, stop = function, stop_argv }. The password is marked
+-- secret. stop_argv is a command that stops the server at once, for a
+-- process that cleans up after this one (its folder is then left to it).
 -- Raises an mnem.errors value (kind "exec") naming what failed, with the
 -- server log's last lines when the server did not start.
 function M.start()

@@ -241,6 +241,38 @@ local function connect_arrays(conninfo)
   return keywords, values
 end
 
+-- In a rehearsal, returns an OutsideRehearsal error and the host when
+-- CONNINFO names a server that is not on loopback: a host or hostaddr in
+-- the table, in its dbname connection string, or in a connection string
+-- or URI. A socket folder (a host starting with / or @) is local. Without
+-- a host, libpq uses PGHOST, which the rehearsal points at its server.
+local function check_rehearsal_target(conninfo)
+  local rehearsal = require("mnem.rehearsal")
+  if not rehearsal.active() then return end
+  local sources = {}
+  if type(conninfo) == "string" then
+    sources[1] = core.parse_conninfo(conninfo)
+  else
+    sources[1] = conninfo
+    local dbname = conninfo.dbname
+    if type(dbname) == "string" and (dbname:find("=", 1, true) or dbname:find("://", 1, true)) then
+      sources[2] = core.parse_conninfo(dbname)
+    end
+  end
+  for _, source in ipairs(sources) do
+    for _, key in ipairs({ "host", "hostaddr" }) do
+      for host in tostring(source[key] or ""):gmatch("[^,]+") do
+        local name = host:match("^%s*(.-)%s*$")
+        local bare = name:match("^%[(.*)%]$") or name
+        if name ~= "" and not name:find("^[/@]") and not rehearsal.is_loopback(bare:lower()) then
+          return rehearsal.outside_error("pg", "pg.connect to " .. key .. " " .. name, name,
+            "Leave out host and hostaddr so pg.connect uses the rehearsal's PostgreSQL (PGHOST)"), name
+        end
+      end
+    end
+  end
+end
+
 --- Opens a connection. CONNINFO is a libpq connection string
 -- ("host=... dbname=..."), a URI ("postgresql://user:pass@host/db"), or a
 -- table of libpq keywords ({ host, port, dbname, user, password, sslmode,
@@ -251,7 +283,9 @@ end
 -- `<close>` variable, or when collected). Raises a kind "pg" error with
 -- the host, port and database named when the connection fails (code 08001,
 -- retryable, unless the message shows a cause such as 28P01 for a rejected
--- password). Touches the network and waits up to connect_timeout.
+-- password). Touches the network and waits up to connect_timeout. In a
+-- rehearsal (`mnem run --sim`), a host outside loopback raises
+-- OutsideRehearsal before anything is sent.
 function M.connect(conninfo)
   local kind = type(conninfo)
   if kind ~= "string" and kind ~= "table" then
@@ -261,6 +295,11 @@ function M.connect(conninfo)
   require("mnem.dryrun").check_known(conninfo)
   secret.mark(os.getenv("PGPASSWORD"))
   local keywords, values = connect_arrays(conninfo)
+  local outside, outside_host = check_rehearsal_target(conninfo)
+  if outside then
+    record_call{ name = "pg.connect", args = { host = outside_host }, status = "error", error = outside, duration = 0 }
+    error(outside, 2)
+  end
   local started = sys.monotonic()
   local conn, failure = core.connect(keywords, values)
   if not conn then

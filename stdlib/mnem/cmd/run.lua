@@ -99,7 +99,10 @@ function M.main(args)
   if not options.sim and (options.scenario or options.sim_log) then
     usage_error("--scenario and --sim-log need --sim")
   end
-  local function go() return engine.run(pb, run_options) end
+  local function go(rehearsal)
+    run_options.rehearsal = rehearsal
+    return engine.run(pb, run_options)
+  end
   if options.sim then
     local sim_run = load_sim_run()
     if not sim_run then usage_error("--sim is not available in this build") end

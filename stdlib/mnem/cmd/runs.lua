@@ -41,7 +41,7 @@ function M.main(args)
       local s = record.summarize(events)
       if record.abandoned(s) then s.status = "abandoned" end
       local status = s.status .. (s.interrupted_during and (" during " .. s.interrupted_during) or "")
-        .. (s.dry_run and " (dry run)" or "")
+        .. (s.dry_run and " (dry run)" or "") .. (s.rehearsal and " (rehearsal)" or "")
       rows[#rows + 1] = { ids[i], s.name or "?", status, s.started and s.started:sub(1, 19):gsub("T", " ") or "?",
                           s.duration and duration.format(s.duration) or "-" }
     end

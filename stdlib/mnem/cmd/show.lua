@@ -31,8 +31,10 @@ end
 -- One formatter per event; each returns the text after the step name.
 local FORMAT = {
   run_start = function(e)
-    return ("run %s of %q (%s)%s, mnem %s on %s pid %d, vars %s"):format(e.run, e.name, e.playbook,
-      e.dry_run and " dry run" or "", e.mnem_version, e.host or "?", math.tointeger(e.pid) or 0,
+    local rehearsal = type(e.rehearsal) == "table"
+      and (" rehearsal on the local simulator (scenario %s)"):format(tostring(e.rehearsal.scenario or "?")) or ""
+    return ("run %s of %q (%s)%s%s, mnem %s on %s pid %d, vars %s"):format(e.run, e.name, e.playbook,
+      e.dry_run and " dry run" or "", rehearsal, e.mnem_version, e.host or "?", math.tointeger(e.pid) or 0,
       compact(e.vars) or "{}")
   end,
   step_start = function(e) return ("start %s"):format(e.kind or "step") end,
