@@ -709,7 +709,6 @@ local function open_run(pb, options)
     dry_run = options.dry_run and true or false, started = sys.monotonic(), tagged_groups = 0,
     rehearsal = options.rehearsal,
   }
-  for _, text in ipairs(pb.follow_up) do run.follow_up[#run.follow_up + 1] = text end
   if options.tags and #options.tags > 0 then
     run.tags = {}
     for _, tag in ipairs(options.tags) do run.tags[tag] = true end
@@ -803,6 +802,13 @@ function M.run(pb, options)
     status, err, failed_step = "failed", status, run.rec.step or "(none)"
   end
   log.set_context("step", nil)
+  -- The playbook's own follow_up list is work after a successful run, so
+  -- it is listed only then. What steps added with ctx.follow_up is listed
+  -- whatever the outcome, because those steps ran.
+  if status == "succeeded" then
+    table.move(run.follow_up, 1, #run.follow_up, #pb.follow_up + 1)
+    table.move(pb.follow_up, 1, #pb.follow_up, 1, run.follow_up)
+  end
   local ended, end_error = pcall(run.rec.event, run.rec, "run_end", { status = status, error = err,
     failed_step = failed_step, duration = sys.monotonic() - run.started, rolled_back = run.rolled_back,
     rollback_failed = run.rollback_failed, would_run = run.would_run, follow_up = run.follow_up,

@@ -48,6 +48,24 @@ playbook { name = "f",
   t.eq(lines[2], "- Grant the role")
 end)
 
+t.test("failed run omits playbook follow-up", function()
+  h.setup(t)
+  local status, _, stderr = h.run([[
+playbook { name = "f",
+  follow_up = { "Remove the old instance after a week" },
+  steps = {
+    step "a" { run = function(ctx) ctx.follow_up("Check the half-made bucket") end },
+    step "b" { run = function() error("boom") end },
+  } }
+]])
+  t.eq(status, 1, "run exit status")
+  t.not_contains(stderr, "Remove the old instance", "terminal")
+  t.contains(stderr, "follow-up: Check the half-made bucket")
+  local lines = section(report(), "Follow-up work")
+  t.eq(#lines, 1, "follow-up lines")
+  t.eq(lines[1], "- Check the half-made bucket")
+end)
+
 t.test("report failing group listed once", function()
   h.setup(t)
   local status = h.run([[
