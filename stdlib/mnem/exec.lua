@@ -194,7 +194,9 @@ local function run(argv, options, fn)
   local stdin = options.stdin and tostring(options.stdin) or nil
   local out, err = { size = 0 }, { size = 0 }
   local out_lines, err_lines = { pending = "" }, { pending = "" }
-  local fields = { command = name }
+  -- Text lines already start with the program's name, so only JSON lines
+  -- carry it as a field.
+  local fields = log.format() == "json" and { command = name } or nil
   local status, failure
 
   while true do

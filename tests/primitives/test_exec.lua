@@ -100,8 +100,20 @@ t.test("exec streams lines to the log", function()
   log.configure{ stream = sink }
   f:close()
   local text = t.read_file(path)
-  t.contains(text, "sh: first")
-  t.contains(text, "sh: second")
+  t.contains(text, "sh: first\n")
+  t.contains(text, "sh: second\n")
+end)
+
+t.test("exec stream in JSON names the command", function()
+  local path = t.tmpdir() .. "/log"
+  local f = assert(io.open(path, "w"))
+  log.configure{ stream = f, format = "json" }
+  exec{ "sh", "-c", "echo first" }
+  log.configure{ stream = sink, format = "text" }
+  f:close()
+  local text = t.read_file(path)
+  t.contains(text, '"command":"sh"')
+  t.contains(text, '"message":"sh: first"')
 end)
 
 t.test("exec.spawn runs in the background", function()
