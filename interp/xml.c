@@ -17,7 +17,12 @@
  *
  *     "string"                the element's own text
  *     "integer" / "float"     the text as a number (an integer when whole /
- *                             a float); nil when it is not a number
+ *                             a float); nil when the text is empty or
+ *                             blank; other text that is not a number
+ *                             stops the parse with an error naming the
+ *                             member.
+ *                             A float also reads NaN, Infinity and
+ *                             -Infinity, as botocore's float() does
  *     "boolean"               true when the text is "true"
  *     a function              called with the text, returns the value
  *                             (timestamps, blobs)
@@ -47,8 +52,10 @@
  * than 64 deep are rejected, and so is any DOCTYPE, which rules out entity
  * expansion attacks and external entities.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <expat.h>
 #include <lauxlib.h>
@@ -113,6 +120,7 @@ typedef struct {
   lua_State *L;
   int depth;         /* number of open elements */
   const char *error; /* why a limit stopped the parse, or NULL */
+  char detail[200];  /* read(): the message error points to for a value */
   /* parse(): the open-element list and each open element's text */
   int elements;             /* stack index of the open-element list */
   Text text[MAX_DEPTH + 1]; /* parse(): text[d] for the element at depth d;
@@ -650,6 +658,71 @@ static void on_read_start(void *data, const XML_Char *name,
 }
 
 
+/* Pushes the special float TEXT names (NaN, Infinity, -Infinity in any
+ * case, as Python's float() reads them) and returns 1, or returns 0. */
+static int push_special_float(lua_State *L, const char *text, size_t len)
+{
+  const char *word = text;
+  int negative = 0;
+
+  if (len > 0 && (text[0] == '-' || text[0] == '+')) {
+    negative = text[0] == '-';
+    word++;
+    len--;
+  }
+  if ((len == 3 && strncasecmp(word, "nan", 3) == 0)) {
+    lua_pushnumber(L, (lua_Number)NAN);
+    return 1;
+  }
+  if ((len == 3 && strncasecmp(word, "inf", 3) == 0) ||
+      (len == 8 && strncasecmp(word, "infinity", 8) == 0)) {
+    lua_pushnumber(L, negative ? -(lua_Number)HUGE_VAL : (lua_Number)HUGE_VAL);
+    return 1;
+  }
+  return 0;
+}
+
+
+/* Returns whether the LEN bytes at TEXT are all XML white space. */
+static int is_blank(const char *text, size_t len)
+{
+  size_t i;
+
+  for (i = 0; i < len; i++)
+    if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' &&
+        text[i] != '\n')
+      return 0;
+  return 1;
+}
+
+
+/* Stops the parse because scalar frame TOP's TEXT is not a KIND. */
+static void stop_invalid_number(Parse *p, int top, const char *kind,
+                                const char *text, size_t len)
+{
+  lua_State *L = p->L;
+  int role = p->frames[top].role, deliver = slot(p, top, SLOT_DELIVER);
+  int shown = len > 40 ? 40 : (int)len;
+  const char *more = len > 40 ? "..." : "";
+
+  /* A member's field entry starts with the member name; a list item or a
+   * map entry has none. */
+  if ((role == ROLE_FIELD || role == ROLE_FIELD_SET) &&
+      lua_type(L, deliver) == LUA_TTABLE &&
+      lua_rawgeti(L, deliver, 1) == LUA_TSTRING)
+    snprintf(p->detail, sizeof p->detail,
+             "member %.60s is not a valid %s: \"%.*s%s\"", lua_tostring(L, -1),
+             kind, shown, text, more);
+  else
+    snprintf(p->detail, sizeof p->detail,
+             "an item is not a valid %s: \"%.*s%s\"", kind, shown, text, more);
+  if ((role == ROLE_FIELD || role == ROLE_FIELD_SET) &&
+      lua_type(L, deliver) == LUA_TTABLE)
+    lua_pop(L, 1);
+  stop(p, p->detail);
+}
+
+
 /* [-0, +1] pushes the value of the scalar frame TOP from its text. */
 static void push_scalar(Parse *p, int top)
 {
@@ -678,6 +751,11 @@ static void push_scalar(Parse *p, int top)
       used = lua_stringtonumber(L, lua_tostring(L, -1));
       if (used != t->len + 1) {
         lua_pop(L, used != 0 ? 2 : 1);
+        if (strcmp(kind, "float") == 0 && push_special_float(L, text, t->len))
+          return;
+        /* An empty element (<Port/>) reads as absent. */
+        if (!is_blank(text, t->len))
+          stop_invalid_number(p, top, kind, text, t->len);
         lua_pushnil(L);
         return;
       }

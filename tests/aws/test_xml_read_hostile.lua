@@ -18,17 +18,40 @@ t.test("attribute pair not a table skipped", function()
   t.eq(value, { A = "x", B = "2" })
 end)
 
-t.test("invalid number leaves no list hole", function()
-  local value = xml.read("<r><m>abc</m><m>5</m><m>1e</m><m>7</m></r>", { 2, "integer", false })
-  t.eq(#value, 2, "length")
-  t.eq(value[1], 5)
-  t.eq(value[2], 7)
+t.test("invalid number in list raises", function()
+  local value, problem = xml.read("<r><m>5</m><m>abc</m><m>7</m></r>", { 2, "integer", false })
+  t.eq(value, nil, "no value")
+  t.contains(problem, 'an item is not a valid integer: "abc"')
+end)
+
+t.test("blank number in list is left out", function()
+  local value = xml.read("<r><m/><m>5</m><m> </m><m>7</m></r>", { 2, "integer", false })
+  t.eq(value, { 5, 7 })
 end)
 
 t.test("invalid number in flattened list", function()
   local plan = { 1, { m = { "M", { 2, "float", false }, true } }, false }
-  local value = xml.read("<r><m>x</m><m>1.5</m><other/><m>y</m><m>2</m></r>", plan)
-  t.eq(value.M, { 1.5, 2.0 })
+  local value, problem = xml.read("<r><m>1.5</m><other/><m>y</m><m>2</m></r>", plan)
+  t.eq(value, nil, "no value")
+  t.contains(problem, 'is not a valid float: "y"')
+end)
+
+t.test("invalid number message is bounded", function()
+  local plan = { 1, { N = { "N", "integer", false } }, false }
+  local _, problem = xml.read("<r><N>" .. ("9"):rep(30) .. ("x"):rep(5000) .. "</N></r>", plan)
+  t.contains(problem, 'member N is not a valid integer: "' .. ("9"):rep(30) .. ("x"):rep(10) .. '..."')
+  t.ok(#problem < 300, "message length " .. #problem)
+end)
+
+t.test("special floats read as botocore reads them", function()
+  local plan = { 1, { F = { "F", { 2, "float", false }, false } }, false }
+  local value = assert(xml.read("<r><F><m>NaN</m><m>Infinity</m><m>-inf</m><m>+INF</m></F></r>", plan))
+  t.ok(value.F[1] ~= value.F[1], "NaN")
+  t.eq(value.F[2], math.huge, "Infinity")
+  t.eq(value.F[3], -math.huge, "-inf")
+  t.eq(value.F[4], math.huge, "+INF")
+  local _, problem = xml.read("<r><F><m>nan</m><m>infinite</m></F></r>", plan)
+  t.contains(problem, 'an item is not a valid float: "infinite"')
 end)
 
 t.test("nesting limit holds in skipped subtrees", function()
@@ -137,11 +160,17 @@ t.test("client timestamps canonical and not", function()
 end)
 
 t.test("client odd scalars", function()
-  local instance = describe_with("<AllocatedStorage>12abc</AllocatedStorage><MultiAZ>TRUE</MultiAZ>"
+  local instance = describe_with("<AllocatedStorage/><MultiAZ>TRUE</MultiAZ>"
     .. "<DBInstanceIdentifier>db<junk>x</junk>-1</DBInstanceIdentifier><Unknown><Deep><Deeper/></Deep></Unknown>")
-  t.eq(instance.AllocatedStorage, nil, "invalid integer")
+  t.eq(instance.AllocatedStorage, nil, "empty integer")
   t.eq(instance.MultiAZ, false, "only true is true")
   t.eq(instance.DBInstanceIdentifier, "db-1", "child element skipped")
+end)
+
+t.test("client invalid integer raises", function()
+  local err = t.raises(function() describe_with("<AllocatedStorage>12abc</AllocatedStorage>") end)
+  t.eq(err.code, "InvalidResponse")
+  t.contains(err.message, 'member AllocatedStorage is not a valid integer: "12abc"')
 end)
 
 t.test("client truncated body is an error", function()

@@ -190,10 +190,19 @@ t.test("xml read scalar conversions", function()
   local cases = {
     { "<r><N>1e3</N></r>", { N = 1000 } }, { "<r><N> 7 </N></r>", { N = 7 } },
     { "<r><N>2.5</N></r>", { N = 2.5 } }, { "<r><N>0x10</N></r>", { N = 16 } },
-    { "<r><N>abc</N><F>x</F><B>yes</B></r>", { B = false } }, { "<r><N></N><F/></r>", {} },
-    { "<r><N>bad</N><N>4</N></r>", { N = 4 } },
+    { "<r><B>yes</B></r>", { B = false } }, { "<r><N></N><F/></r>", {} }, { "<r><N> </N></r>", {} },
   }
   for _, case in ipairs(cases) do t.eq(assert(xml.read(case[1], plan)), case[2], case[1]) end
+  local invalid = {
+    { "<r><N>abc</N></r>", 'member N is not a valid integer: "abc"' },
+    { "<r><F>x</F></r>", 'member F is not a valid float: "x"' },
+    { "<r><N>4</N><N>bad</N></r>", 'member N is not a valid integer: "bad"' },
+  }
+  for _, case in ipairs(invalid) do
+    local value, problem = xml.read(case[1], plan)
+    t.eq(value, nil, case[1])
+    t.contains(problem, case[2])
+  end
 end)
 
 t.test("xml read scalar own text", function()
@@ -216,7 +225,7 @@ t.test("xml read lists, maps and function plans", function()
     Tags = { "Tags", { 3, "key", "value", "string", upper }, false },
     Up = { "Up", upper, false },
   }
-  local doc = "<r><Ids><member>a</member><member>b</member></Ids><Nums><m>1</m><m>x</m><m>3</m></Nums>"
+  local doc = "<r><Ids><member>a</member><member>b</member></Ids><Nums><m>1</m><m/><m>3</m></Nums>"
     .. "<Tags><entry><key>k1</key><value>v1</value></entry><entry><value>orphan</value></entry>"
     .. "<entry><key>k2</key><other/><value>v2</value><value>late</value></entry></Tags><Up>shout</Up></r>"
   t.eq(assert(xml.read(doc, plan)), {
