@@ -152,12 +152,28 @@ local function url_host(url)
   return rehearsal.authority_host(authority)
 end
 
--- Returns the set of host names the connect-to ENTRIES send to loopback.
+-- Returns the port of URL: the one in its authority, or the scheme's
+-- default (80 for http, 443 for https).
+local function url_port(url)
+  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not authority then return nil end
+  local port = authority:gsub("^.*@", ""):match(":(%d+)$")
+  if port then return tostring(tonumber(port)) end
+  return scheme:lower() == "https" and "443" or "80"
+end
+
+-- Returns the set of host names the connect-to ENTRIES
+-- ("HOST:PORT:TARGET:TARGET_PORT") send to loopback, each mapped to the set
+-- of its ports ("" for an entry without a port, which matches any).
 local function mapped_to_loopback(entries)
   local hosts = {}
   for _, entry in ipairs(entries) do
-    local host, target = entry:match("^([^:]*):[^:]*:([^:]*):")
-    if host and host ~= "" and is_loopback(target:lower()) then hosts[host:lower()] = true end
+    local host, port, target = entry:match("^([^:]*):([^:]*):([^:]*):")
+    if host and host ~= "" and is_loopback(target:lower()) then
+      local ports = hosts[host:lower()] or {}
+      ports[port == "" and "" or tostring(tonumber(port) or port)] = true
+      hosts[host:lower()] = ports
+    end
   end
   return hosts
 end
@@ -351,14 +367,24 @@ function M.request(options)
   if rehearsal.active() then
     local host = url_host(request.url) or ""
     local mapped = mapped_to_loopback(request.connect_to)
-    if not is_loopback(host) and not mapped[host] then
-      local err = outside_rehearsal_error(method, masked, host)
+    local ports = mapped[host]
+    local port = url_port(request.url)
+    if not is_loopback(host) and not (ports and (ports[""] or ports[port])) then
+      local where = ports and (host .. ":" .. tostring(port)) or host
+      local err = outside_rehearsal_error(method, masked, where)
       record_call{ name = "http.request", args = { method = method, url = masked }, status = "error", error = err,
                    duration = 0 }
       error(err, 0)
     end
+    -- A mapped host bypasses the proxy, so a redirect to it on a port its
+    -- entries do not map would be resolved and sent directly. libcurl uses
+    -- the first connect-to entry that matches, so an entry for any port
+    -- added after the caller's sends those to the closed proxy port.
     local exempt = { LOOPBACK_NAMES }
-    for name in pairs(mapped) do exempt[#exempt + 1] = name end
+    for name in pairs(mapped) do
+      exempt[#exempt + 1] = name
+      request.connect_to[#request.connect_to + 1] = name .. "::127.0.0.1:9"
+    end
     request.proxy, request.no_proxy = REHEARSAL_PROXY, table.concat(exempt, ",")
   end
 

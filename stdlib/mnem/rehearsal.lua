@@ -16,9 +16,18 @@ function M.active()
 end
 
 --- Returns whether HOST (lower case, IPv6 without brackets) is a loopback
--- name or address: localhost, 127.0.0.0/8 or ::1.
+-- name or address: localhost, 127.0.0.0/8 in dotted decimal, or ::1.
+-- A dotted form that is not an address ("127.0.0.999", "127.0.0.09",
+-- which inet_aton reads as invalid octal) does not count, because
+-- resolvers then send it to DNS as a name.
 function M.is_loopback(host)
-  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+  if host == "localhost" or host == "::1" then return true end
+  local parts = { host:match("^127%.(%d+)%.(%d+)%.(%d+)$") }
+  if #parts ~= 3 then return false end
+  for _, part in ipairs(parts) do
+    if #part > 3 or tonumber(part) > 255 or part:match("^0%d") then return false end
+  end
+  return true
 end
 
 --- Returns the lower-case host of AUTHORITY ("user@host:port", "[::1]:80").

@@ -246,6 +246,9 @@ end
 -- the table, in its dbname connection string, or in a connection string
 -- or URI. A socket folder (a host starting with / or @) is local. Without
 -- a host, libpq uses PGHOST, which the rehearsal points at its server.
+-- A service (or servicefile) raises too: libpq then reads the host from
+-- ~/.pg_service.conf or the system's pg_service.conf, and those values
+-- take precedence over PGHOST.
 local function check_rehearsal_target(conninfo)
   local rehearsal = require("mnem.rehearsal")
   if not rehearsal.active() then return end
@@ -260,6 +263,14 @@ local function check_rehearsal_target(conninfo)
     end
   end
   for _, source in ipairs(sources) do
+    for _, key in ipairs({ "service", "servicefile" }) do
+      local name = source[key]
+      if name ~= nil and name ~= "" then
+        local what = ("the host of %s %s"):format(key, tostring(name))
+        return rehearsal.outside_error("pg", ("pg.connect with %s %s"):format(key, tostring(name)), what,
+          "Leave out service so pg.connect uses the rehearsal's PostgreSQL (PGHOST)"), what
+      end
+    end
     for _, key in ipairs({ "host", "hostaddr" }) do
       for host in tostring(source[key] or ""):gmatch("[^,]+") do
         local name = host:match("^%s*(.-)%s*$")
