@@ -228,13 +228,15 @@ function M.with_simulator(playbook_path, options, fn)
   -- Runs after the playbook, also when it was interrupted: the signal is
   -- cleared first so the servers are stopped and their files removed
   -- instead of the cleanup being interrupted too.
+  -- The guard is stopped last, so it still cleans up when mnem is killed
+  -- while it stops the servers.
   local function cleanup()
     sys.clear_signal()
     local steps = {
-      function() guard:kill("KILL") guard:wait() end,
       function() if server then server.stop() end end,
       function() if pg then pg.stop() end end,
       function() exec.run({ "rm", "-rf", dir }, { stream = false, read_only = true, check = false }) end,
+      function() guard:kill("KILL") guard:wait() end,
     }
     for _, step in ipairs(steps) do
       local ok, err = pcall(step)
@@ -247,8 +249,11 @@ function M.with_simulator(playbook_path, options, fn)
     local scenario = scenario_file(name, dir)
     log.info(("rehearsal: starting a throwaway PostgreSQL and the simulator (scenario %s) for %s")
       :format(name, playbook_path))
-    pg = throwaway_pg.start()
-    write_abandoned_script(dir, nil, pg)
+    -- The guard learns the PostgreSQL folder before initdb, because a kill
+    -- while the server starts would otherwise leave it running.
+    pg = throwaway_pg.start{ on_folder = function(pg_dir, stop_argv)
+      write_abandoned_script(dir, nil, { dir = pg_dir, stop_argv = stop_argv })
+    end }
     local self_path = assert(sys.realpath("/proc/self/exe"))
     local ready_file, log_file = dir .. "/ready.json", options.sim_log or (dir .. "/simulator.log")
     server = exec.spawn({ self_path, "sim", "serve", "--port", "0", "--ready-file", ready_file,

@@ -48,6 +48,11 @@ local function write_file(path, text, mode)
   if mode then exec{ "chmod", mode, path, stream = false, read_only = true } end
 end
 
+-- Returns the command that stops the server in DIR at once.
+local function immediate_stop_argv(bindir, dir)
+  return as_owner{ bindir .. "/pg_ctl", "-D", dir .. "/data", "-m", "immediate", "-w", "-t", "10", "stop" }
+end
+
 -- Starts a server in the empty folder DIR with the binaries in BINDIR;
 -- see start. Leaves DIR and a started server behind when it raises.
 local function start_in(dir, bindir)
@@ -89,9 +94,7 @@ local function start_in(dir, bindir)
   end
 
   local server = { host = "127.0.0.1", port = port, user = "postgres", password = password,
-                   dbname = "postgres", socket_dir = dir, dir = dir,
-                   stop_argv = as_owner{ bindir .. "/pg_ctl", "-D", dir .. "/data", "-m", "immediate", "-w", "-t", "10",
-                                         "stop" } }
+                   dbname = "postgres", socket_dir = dir, dir = dir, stop_argv = immediate_stop_argv(bindir, dir) }
   local stopped = false
   function server.stop()
     if stopped then return end
@@ -107,8 +110,11 @@ end
 -- secret. stop_argv is a command that stops the server at once, for a
 -- process that cleans up after this one (its folder is then left to it).
 -- Raises an mnem.errors value (kind "exec") naming what failed, with the
--- server log's last lines when the server did not start.
-function M.start()
+-- server log's last lines when the server did not start. OPTIONS.on_folder,
+-- when given, is called with the folder and stop_argv as soon as the
+-- folder exists, before initdb, so a process that cleans up after this one
+-- has them even when this one is killed while the server starts.
+function M.start(options)
   local bindir, looked = M.find_bindir()
   if not bindir then
     errors.raise({ kind = "exec", code = "NotFound",
@@ -116,14 +122,16 @@ function M.start()
                      :format(looked, INSTALL_HINT) }, 2)
   end
   local dir = exec{ "mktemp", "-d", "/tmp/mnem-pg.XXXXXX", stream = false, read_only = true }.stdout:gsub("%s+$", "")
-  local ok, result = pcall(start_in, dir, bindir)
+  local ok, result = pcall(function()
+    if options and options.on_folder then options.on_folder(dir, immediate_stop_argv(bindir, dir)) end
+    return start_in(dir, bindir)
+  end)
   if ok then return result end
   -- A failure or a signal partway may leave a running server and the
   -- folder. The signal is cleared so that the cleanup itself runs, and the
   -- original error is raised again.
   sys.clear_signal()
-  exec.run(as_owner({ bindir .. "/pg_ctl", "-D", dir .. "/data", "-m", "immediate", "-w", "-t", "10", "stop" }),
-           { stream = false, read_only = true, check = false })
+  exec.run(immediate_stop_argv(bindir, dir), { stream = false, read_only = true, check = false })
   exec.run({ "rm", "-rf", dir }, { stream = false, read_only = true, check = false })
   error(result, 0)
 end
