@@ -42,6 +42,17 @@ local function outside_level(first)
   end
 end
 
+-- Returns the name of the chunk with debug source SOURCE: a file's whole
+-- path, or the whole name given to load(). short_src would cut either to
+-- 60 bytes, and the masking of secrets needs whole values. A chunk loaded
+-- from a string without a name is "[string]", because short_src would
+-- quote the start of its code, which may hold a secret cut at any byte.
+local function chunk_name(source)
+  local first = source:sub(1, 1)
+  if first == "@" or first == "=" then return source:sub(2) end
+  return "[string]"
+end
+
 --- Returns where the function calling this one was called from outside
 -- mnem's standard library: "FILE:LINE" of the nearest such Lua function,
 -- followed by ", called from FILE:LINE" for up to two of its own callers
@@ -55,9 +66,7 @@ function M.position()
   while found and #places < 3 do
     local info = debug.getinfo(found - 1, "Sl")
     if info and info.currentline >= 0 then
-      -- A file's whole path: short_src cuts long ones to 60 bytes.
-      local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
-      places[#places + 1] = file .. ":" .. info.currentline
+      places[#places + 1] = chunk_name(info.source) .. ":" .. info.currentline
     end
     found = outside_level(found + 1)
   end

@@ -237,8 +237,9 @@ function M.markdown(r)
   add()
   add(("- Run: `%s`%s"):format(run.id or "?", run.dry_run and " (dry run)" or ""))
   if run.rehearsal then
+    local scenario = run.rehearsal.scenario
     add(("- Rehearsal: against the local simulator (scenario %s) and a throwaway PostgreSQL; nothing real"
-      .. " was changed"):format(scalar_text(run.rehearsal.scenario or "?")))
+      .. " was changed"):format(type(scenario) == "string" and scenario or "?"))
   end
   add(("- Playbook: `%s`"):format(run.playbook or "?"))
   add(("- Started: %s; finished: %s; duration: %s"):format(run.started or "?", run.finished or "not recorded",

@@ -31,8 +31,11 @@ end
 -- One formatter per event; each returns the text after the step name.
 local FORMAT = {
   run_start = function(e)
+    -- A hand-edited record may hold any JSON value as the scenario.
+    local scenario = type(e.rehearsal) == "table" and e.rehearsal.scenario
     local rehearsal = type(e.rehearsal) == "table"
-      and (" rehearsal on the local simulator (scenario %s)"):format(tostring(e.rehearsal.scenario or "?")) or ""
+      and (" rehearsal on the local simulator (scenario %s)"):format(type(scenario) == "string" and scenario or "?")
+      or ""
     return ("run %s of %q (%s)%s%s, mnem %s on %s pid %d, vars %s"):format(e.run, e.name, e.playbook,
       e.dry_run and " dry run" or "", rehearsal, e.mnem_version, e.host or "?", math.tointeger(e.pid) or 0,
       compact(e.vars) or "{}")
