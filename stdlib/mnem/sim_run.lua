@@ -221,7 +221,7 @@ function M.with_simulator(playbook_path, options, fn)
   options = options or {}
   sys.trap_signals()
   local name = options.scenario or os.getenv("MNEM_SIM_SCENARIO") or M.DEFAULT_SCENARIO
-  local dir = exec.run({ "mktemp", "-d", "/tmp/mnem-sim.XXXXXX" }, { stream = false, read_only = true })
+  local dir = exec.run({ "mktemp", "-d", "--tmpdir", "mnem-sim.XXXXXX" }, { stream = false, read_only = true })
     .stdout:gsub("%s+$", "")
   local pg, server
   local guard = exec.spawn({ "/bin/sh", "-c", GUARD_SCRIPT, "mnem-rehearsal-guard", tostring(sys.getpid()), dir })

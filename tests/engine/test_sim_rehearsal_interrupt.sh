@@ -5,14 +5,19 @@
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+# The rehearsal's folders go under TMPDIR, so only this test's are
+# counted. PostgreSQL, run as the postgres user under root, must be able to
+# reach its folder there.
+mkdir "$dir/tmp"
+chmod 755 "$dir" "$dir/tmp"
+export TMPDIR="$dir/tmp"
 cat > "$dir/quick.lua" <<'PLAYBOOK'
 playbook { name = "quick", steps = { step "Nothing" { run = function() end } } }
 PLAYBOOK
 
 count_leftovers() {
-  ls -d /tmp/mnem-sim.* /tmp/mnem-pg.* 2>/dev/null | wc -l
+  ls -d "$TMPDIR"/mnem-sim.* "$TMPDIR"/mnem-pg.* 2>/dev/null | wc -l
 }
-before=$(count_leftovers)
 "$MNEM" run --sim --scenario empty "$dir/quick.lua" --state-dir "$dir/state" >"$dir/out" 2>&1 &
 pid=$!
 # The signal is sent as soon as the rehearsal logs that it is starting its
@@ -25,7 +30,8 @@ status=$?
 
 check "mnem exits 130" test "$status" -eq 130
 check "the message says what happened" grep -q "interrupted while the rehearsal's servers started" "$dir/out"
-check "no temporary folder is left" test "$(count_leftovers)" -eq "$before"
-check "no server of the rehearsal is left" sh -c "! pgrep -f 'mnem-pg\\.|mnem-sim\\.' >/dev/null"
+check "no temporary folder is left" test "$(count_leftovers)" -eq 0
+# The [m] keeps pgrep from matching the sh -c running it.
+check "no server of the rehearsal is left" sh -c "! pgrep -f '$TMPDIR/[m]nem-' >/dev/null"
 check "no run was recorded" sh -c "! ls '$dir/state/runs/'*.jsonl 2>/dev/null"
 t_done

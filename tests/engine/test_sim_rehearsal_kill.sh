@@ -6,6 +6,12 @@
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+# The rehearsal's folders go under TMPDIR, so the checks below see only
+# this test's. PostgreSQL, run as the postgres user under root, must be
+# able to reach its folder there.
+mkdir "$dir/tmp"
+chmod 755 "$dir" "$dir/tmp"
+export TMPDIR="$dir/tmp"
 cat > "$dir/slow.lua" <<'PLAYBOOK'
 playbook {
   name = "rehearsal-killed",
@@ -15,7 +21,7 @@ PLAYBOOK
 "$MNEM" run --sim --scenario empty "$dir/slow.lua" --state-dir "$dir/state" >"$dir/out" 2>&1 &
 mnem_pid=$!
 i=0
-while ! grep -q '\[Wait\] starting' "$dir/out" && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+while ! grep -q '\[Wait\] starting' "$dir/out" 2>/dev/null && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
 check "the rehearsal started" grep -q '\[Wait\] starting' "$dir/out"
 
 # The simulator is mnem's child; its --ready-file names the rehearsal's
@@ -23,8 +29,9 @@ check "the rehearsal started" grep -q '\[Wait\] starting' "$dir/out"
 sim_pid=$(pgrep -P "$mnem_pid" -f 'sim serve' | head -n 1)
 sim_dir=$(tr '\0' '\n' < "/proc/$sim_pid/cmdline" | sed -n 's|/ready.json$||p')
 pg_port=$(sed -n 's/.*PostgreSQL on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/out")
-pg_dir=$(pgrep -a postgres | sed -n "s|.*postgres -D \(/tmp/mnem-pg\.[^/]*\)/data .*-p $pg_port .*|\1|p" | head -n 1)
+pg_dir=$(pgrep -a postgres | sed -n "s|.*postgres -D \($TMPDIR/mnem-pg\.[^/]*\)/data .*-p $pg_port .*|\1|p" | head -n 1)
 check "the servers are found" test -n "$sim_pid" -a -d "$sim_dir" -a -n "$pg_port" -a -d "$pg_dir"
+check "the rehearsal's folder is under TMPDIR" test "$(dirname "$sim_dir")" = "$TMPDIR"
 
 kill -KILL "$mnem_pid"
 wait "$mnem_pid" 2>/dev/null

@@ -86,7 +86,7 @@ local function scenario_file(name)
     usage_error(("scenario %q is neither a file nor a built-in scenario (built-in: %s)"):format(name,
       table.concat(builtin_scenarios(), ", ")))
   end
-  local dir = exec.run({ "mktemp", "-d", "/tmp/mnem-scenario.XXXXXX" }, { stream = false, read_only = true })
+  local dir = exec.run({ "mktemp", "-d", "--tmpdir", "mnem-scenario.XXXXXX" }, { stream = false, read_only = true })
     .stdout:gsub("%s+$", "")
   local path = dir .. "/" .. name .. ".lua"
   local f = assert(io.open(path, "wb"))
