@@ -195,6 +195,10 @@ local Client = {}
 
 local recorded_send -- defined with the calls below; settings() needs it for AssumeRole
 
+-- The credentials value that sends a request with no signature, for STS
+-- AssumeRoleWithWebIdentity, whose token is the proof of identity.
+local UNSIGNED = setmetatable({}, { __tostring = function() return "unsigned" end })
+
 -- Resolves region, profile, retry settings and the credentials provider
 -- on first use, so making a client reads no file and sends nothing.
 local function settings(client)
@@ -232,6 +236,12 @@ local function settings(client)
     -- assumed; the output (the new credentials) is never recorded.
     assume_role = function(source, request)
       return recorded_send(client, client.sts, "AssumeRole", request, source, "aws.sts.assume_role")
+    end,
+    -- Sent unsigned, as botocore sends it, so it needs no credentials. The
+    -- record shows the token masked.
+    assume_role_with_web_identity = function(request)
+      return recorded_send(client, client.sts, "AssumeRoleWithWebIdentity", request, UNSIGNED,
+        "aws.sts.assume_role_with_web_identity")
     end,
   }
   state.resolved = resolved
@@ -278,13 +288,15 @@ local function sign(request, url_parts, creds, region, signing_name)
   -- nor libcurl changes them.
   local headers = { { "Host", authority } }
   for _, h in ipairs(request.headers or {}) do headers[#headers + 1] = h end
-  local signed = sigv4.sign{
-    method = request.method, path = path, query = "", headers = headers, body = request.body or "",
-    access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
-    region = region, service = signing_name, time = sys.now(),
-  }
-  for _, h in ipairs(signed.headers or {}) do headers[#headers + 1] = h end
-  headers[#headers + 1] = { "Authorization", signed.authorization }
+  if creds ~= UNSIGNED then
+    local signed = sigv4.sign{
+      method = request.method, path = path, query = "", headers = headers, body = request.body or "",
+      access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
+      region = region, service = signing_name, time = sys.now(),
+    }
+    for _, h in ipairs(signed.headers or {}) do headers[#headers + 1] = h end
+    headers[#headers + 1] = { "Authorization", signed.authorization }
+  end
   headers[#headers + 1] = { "User-Agent", M.USER_AGENT }
   return scheme .. "://" .. authority .. path, headers
 end
@@ -349,8 +361,9 @@ end
 --- Sends OPERATION (the AWS name) of service object SVC with PARAMS,
 -- retrying under the client's retry policy, and returns the output. With
 -- CREDS, signs with those credentials instead of the client's (used for
--- AssumeRole). Skips validation, dry-run and recording: use the
--- service's operation functions instead.
+-- AssumeRole), or sends the request unsigned when CREDS is the internal
+-- unsigned marker (AssumeRoleWithWebIdentity). Skips validation, dry-run
+-- and recording: use the service's operation functions instead.
 function Client:_send(svc, operation, params, creds)
   local policy = settings(self).policy
   local request = route_of(self, svc).codec.build_request(svc.model, operation, params)

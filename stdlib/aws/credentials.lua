@@ -8,16 +8,23 @@
 --      as the CLI skips them for --profile);
 --   3. the profile (profile option, else AWS_PROFILE, else "default") in the
 --      shared config and credentials files: role_arn with source_profile or
---      credential_source = Environment (STS AssumeRole through the client),
---      then static aws_access_key_id / aws_secret_access_key /
---      aws_session_token, then credential_process;
---   4. container credentials from AWS_CONTAINER_CREDENTIALS_FULL_URI, which
+--      credential_source = Environment (STS AssumeRole through the client);
+--   4. web identity: a token file and a role, exchanged by an unsigned STS
+--      AssumeRoleWithWebIdentity call. AWS_WEB_IDENTITY_TOKEN_FILE,
+--      AWS_ROLE_ARN and AWS_ROLE_SESSION_NAME each win over the profile's
+--      web_identity_token_file, role_arn and role_session_name, unless the
+--      client's profile option is set;
+--   5. the profile's static aws_access_key_id / aws_secret_access_key /
+--      aws_session_token, then its credential_process;
+--   6. container credentials from AWS_CONTAINER_CREDENTIALS_FULL_URI, which
 --      must be a loopback URL.
 -- The EC2 instance metadata service is never used, and
 -- AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (whose host would be
--- 169.254.170.2) is rejected with an error. Secret keys and session tokens
--- are marked secret as soon as they are read. Temporary credentials are
--- cached until 5 minutes before they expire.
+-- 169.254.170.2) is rejected with an error. Secret keys, session tokens and
+-- web identity tokens are marked secret as soon as they are read. Temporary
+-- credentials are cached until 5 minutes before they expire, and the web
+-- identity token file is read again at each refresh, because the platform
+-- rotates it.
 local cjson = require("cjson")
 local aws_config = require("aws.config")
 local aws_errors = require("aws.errors")
@@ -231,6 +238,104 @@ end
 
 local from_profile
 
+-- ---- web identity (AssumeRoleWithWebIdentity) -------------------------------
+
+-- Each web identity setting: its profile key and the variable that wins
+-- over it.
+local WEB_IDENTITY_SETTINGS = {
+  { key = "web_identity_token_file", variable = "AWS_WEB_IDENTITY_TOKEN_FILE" },
+  { key = "role_arn", variable = "AWS_ROLE_ARN" },
+  { key = "role_session_name", variable = "AWS_ROLE_SESSION_NAME" },
+}
+
+-- Returns the web identity settings of PROFILE (named NAME) merged with
+-- the environment when USE_ENV: { web_identity_token_file, role_arn,
+-- role_session_name, duration_seconds, origin = { key -> where it was
+-- set } }, or nil when no token file is configured. Raises when a token
+-- file has no role.
+local function web_identity_config(profile, name, use_env)
+  local config = { origin = {} }
+  for _, setting in ipairs(WEB_IDENTITY_SETTINGS) do
+    local from_env = use_env and nonempty(os.getenv(setting.variable))
+    if from_env then
+      config[setting.key], config.origin[setting.key] = from_env, setting.variable
+    elseif nonempty(profile[setting.key]) then
+      config[setting.key] = profile[setting.key]
+      config.origin[setting.key] = setting.key .. " of profile " .. name
+    end
+  end
+  if not config.web_identity_token_file then return nil end
+  if not config.role_arn then
+    fail("InvalidConfiguration", ("a web identity token file is set (%s) but no role to assume; set AWS_ROLE_ARN"
+      .. " or role_arn in profile %s"):format(config.origin.web_identity_token_file, name))
+  end
+  if profile.duration_seconds ~= nil then
+    config.duration_seconds = math.tointeger(tonumber(profile.duration_seconds))
+    if not config.duration_seconds then
+      fail("InvalidConfiguration", ("duration_seconds of profile %s must be a whole number of seconds, got %s")
+        :format(name, tostring(profile.duration_seconds)))
+    end
+  end
+  return config
+end
+
+-- Reads the web identity token from PATH (set in ORIGIN) and marks it
+-- secret before anything can print it. Surrounding whitespace is removed
+-- so that a file written with echo works; botocore sends the file as is.
+local function read_token(path, origin)
+  local where = ("the web identity token file %s (from %s)"):format(path, origin)
+  local fix = "; check that the platform (Kubernetes service account, CI OIDC step) wrote the token there,"
+    .. " or point " .. origin .. " at the token file"
+  local f, open_error = io.open(path, "rb")
+  if not f then
+    local reason = tostring(open_error)
+    if reason:sub(1, #path + 2) == path .. ": " then reason = reason:sub(#path + 3) end
+    fail("NoCredentials", ("cannot read %s: %s%s"):format(where, reason, fix))
+  end
+  local data, read_error = f:read("a")
+  f:close()
+  if not data then fail("NoCredentials", ("cannot read %s: %s%s"):format(where, tostring(read_error), fix)) end
+  secret.mark(data)
+  local token = data:match("^%s*(.-)%s*$")
+  if token == "" then fail("NoCredentials", where .. " is empty" .. fix) end
+  secret.mark(token)
+  return token
+end
+
+-- Exchanges the token named by CONFIG (from web_identity_config) for
+-- temporary credentials. The file is read at every call, because the
+-- platform replaces the token before it expires.
+local function from_web_identity(state, config)
+  local origin = config.origin.web_identity_token_file
+  local token = read_token(config.web_identity_token_file, origin)
+  if not state.assume_role_with_web_identity then
+    fail("InvalidConfiguration", ("%s configures a web identity, which needs STS AssumeRoleWithWebIdentity,"
+      .. " which this caller cannot make"):format(origin))
+  end
+  local request = {
+    RoleArn = config.role_arn,
+    RoleSessionName = config.role_session_name or ("mnem-session-" .. math.floor(sys.now())),
+    WebIdentityToken = token,
+    DurationSeconds = config.duration_seconds,
+  }
+  local ok, result = pcall(state.assume_role_with_web_identity, request)
+  if not ok then
+    if type(result) == "table" and type(result.message) == "string" then
+      result.message = ("%s (AssumeRoleWithWebIdentity of role %s with the token in %s)"):format(result.message,
+        config.role_arn, config.web_identity_token_file)
+    end
+    error(result, 0)
+  end
+  local c = result.Credentials or {}
+  if not nonempty(c.AccessKeyId) or not nonempty(c.SecretAccessKey) then
+    fail("InvalidResponse", "STS AssumeRoleWithWebIdentity returned no AccessKeyId or SecretAccessKey")
+  end
+  return make(c.AccessKeyId, c.SecretAccessKey, c.SessionToken, M.parse_time(c.Expiration),
+    ("AssumeRoleWithWebIdentity %s (%s)"):format(config.role_arn, origin))
+end
+
+-- ---- profiles ---------------------------------------------------------------
+
 local function from_assume_role(state, profile, name, depth)
   local source
   if profile.source_profile then
@@ -239,10 +344,11 @@ local function from_assume_role(state, profile, name, depth)
       fail("ProfileNotFound", ("source_profile %s of profile %s is not in %s or %s"):format(
         profile.source_profile, name, state.files.config_path, state.files.credentials_path))
     end
-    -- A source profile's own role_arn is followed only when it has no
-    -- static keys, as the CLI does.
+    -- A source profile's own role_arn (and web identity) is followed only
+    -- when it has no static keys, as the CLI does for role_arn.
     if source_settings.aws_access_key_id and profile.source_profile ~= name then
-      source_settings = setmetatable({ role_arn = false }, { __index = source_settings })
+      source_settings = setmetatable({ role_arn = false, web_identity_token_file = false },
+        { __index = source_settings })
     elseif profile.source_profile == name then
       source_settings = { aws_access_key_id = profile.aws_access_key_id,
                           aws_secret_access_key = profile.aws_secret_access_key,
@@ -258,7 +364,8 @@ local function from_assume_role(state, profile, name, depth)
     fail("InvalidConfiguration", ("credential_source %s of profile %s is not supported by mnem"
       .. " (only Environment; mnem never uses the instance metadata service)"):format(profile.credential_source, name))
   else
-    fail("InvalidConfiguration", "profile " .. name .. " has role_arn but neither source_profile nor credential_source")
+    fail("InvalidConfiguration", "profile " .. name .. " has role_arn but no source_profile, credential_source"
+      .. " or web_identity_token_file")
   end
   if not state.assume_role then
     fail("InvalidConfiguration", "profile " .. name .. " needs STS AssumeRole, which this caller cannot make")
@@ -275,11 +382,20 @@ local function from_assume_role(state, profile, name, depth)
     "AssumeRole " .. profile.role_arn .. " (profile " .. name .. ")")
 end
 
-from_profile = function(state, profile, name, depth)
+-- Resolves profile NAME (its settings PROFILE). USE_ENV is true for the
+-- client's own profile unless the profile option was given, and lets the
+-- web identity variables take part, as botocore does.
+from_profile = function(state, profile, name, depth, use_env)
   if depth > 8 then
     fail("InvalidConfiguration", "profile " .. name .. ": the source_profile chain is too long or a loop")
   end
-  if profile.role_arn then return from_assume_role(state, profile, name, depth) end
+  -- A role_arn next to web_identity_token_file belongs to the web identity
+  -- provider, as botocore reads it, even with a source_profile.
+  if profile.role_arn and not profile.web_identity_token_file then
+    return from_assume_role(state, profile, name, depth)
+  end
+  local web_identity = web_identity_config(profile, name, use_env)
+  if web_identity then return from_web_identity(state, web_identity) end
   if nonempty(profile.aws_access_key_id) then
     if not nonempty(profile.aws_secret_access_key) then
       fail("InvalidConfiguration", "profile " .. name .. " has aws_access_key_id but no aws_secret_access_key")
@@ -317,13 +433,14 @@ local function resolve(state)
   end
   local profile_name = state.profile_name
   local profile = aws_config.profile(state.files, profile_name)
-  if profile then
-    local found = from_profile(state, profile, profile_name, 0)
-    if found then return found end
-  elseif profile_name ~= "default" then
+  if not profile and profile_name ~= "default" then
     fail("ProfileNotFound", ("profile %s is not in %s or %s"):format(profile_name, state.files.config_path,
       state.files.credentials_path))
   end
+  -- A missing default profile is empty, so the web identity variables
+  -- still apply.
+  local found = from_profile(state, profile or {}, profile_name, 0, not options.profile)
+  if found then return found end
   local full_uri = nonempty(os.getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
   if full_uri then return from_container(full_uri) end
   local relative = nonempty(os.getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"))
@@ -332,10 +449,12 @@ local function resolve(state)
       .. " from the ECS agent address 169.254.170.2; set AWS_CONTAINER_CREDENTIALS_FULL_URI to a loopback URL"
       .. " or use another credential source")
   end
+  local skipped = options.profile and " (skipped for the profile option)" or ""
   fail("NoCredentials", ("no AWS credentials found; mnem looked in: the client options, AWS_ACCESS_KEY_ID and"
-    .. " AWS_SECRET_ACCESS_KEY%s, profile %s in %s and %s (keys, role_arn, credential_process),"
-    .. " AWS_CONTAINER_CREDENTIALS_FULL_URI"):format(options.profile and " (skipped for the profile option)" or "",
-    profile_name, state.files.config_path, state.files.credentials_path))
+    .. " AWS_SECRET_ACCESS_KEY%s, profile %s in %s and %s (role_arn, web_identity_token_file, keys,"
+    .. " credential_process), AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN%s,"
+    .. " AWS_CONTAINER_CREDENTIALS_FULL_URI"):format(skipped, profile_name, state.files.config_path,
+    state.files.credentials_path, skipped))
 end
 
 local Provider = {}
@@ -344,7 +463,9 @@ Provider.__index = Provider
 --- Makes a credentials provider. SETTINGS: { options = the client's
 -- options, profile_name = the profile in use, files = aws.config.load(),
 -- assume_role = function(source_credentials, AssumeRole params, profile)
--- returning the AssumeRole output }.
+-- returning the AssumeRole output, assume_role_with_web_identity =
+-- function(AssumeRoleWithWebIdentity params) returning its output, from
+-- an unsigned request }.
 function M.provider(settings)
   return setmetatable({ state = settings, cached = nil }, Provider)
 end
@@ -352,7 +473,8 @@ end
 --- Returns credentials { access_key, secret_key, session_token,
 -- expiration, source }, resolving the chain on first use and again when
 -- temporary credentials are within 5 minutes of their expiration. May run
--- a credential_process or make network calls (AssumeRole, container).
+-- a credential_process or make network calls (AssumeRole,
+-- AssumeRoleWithWebIdentity, container).
 function Provider:get()
   local c = self.cached
   if c and (not c.expiration or c.expiration - sys.now() > M.REFRESH_MARGIN) then return c end

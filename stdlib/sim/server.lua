@@ -6,7 +6,9 @@
 -- operation and its parameters. Then sim.faults may inject a failure, the
 -- service module's handler runs, and its output or error is serialized in
 -- the service's own wire format. Requests on a load balancer's listener port
--- go to the elbv2 module's listener_request instead. One log line is
+-- go to the elbv2 module's listener_request instead. STS
+-- AssumeRoleWithWebIdentity is the one operation accepted without a
+-- signature, as AWS accepts it. One log line is
 -- written per request. Before the handler runs, parameters that break the
 -- input shape's constraints (types, required members, lengths, ranges,
 -- enums) get the protocol's validation error: ValidationException for JSON
@@ -303,12 +305,28 @@ local function run_operation(sim, module, m, codec, op, params, req, region, req
   return { status = status, headers = headers, body = body }, nil
 end
 
+-- The one operation the simulator accepts without a signature, as AWS
+-- does: STS AssumeRoleWithWebIdentity, whose web identity token is the
+-- proof of identity.
+local UNSIGNED_ACTION = "AssumeRoleWithWebIdentity"
+
+-- Returns true when REQ has no Authorization header and is an STS query
+-- request (form body, or query string for GET) for UNSIGNED_ACTION.
+local function is_unsigned_sts(req)
+  local authorization = req.headers.authorization
+  if (authorization and authorization ~= "") or req.headers["x-amz-target"] then return false end
+  local body = req.body
+  if body == "" and req.method == "GET" then body = req.query or "" end
+  return ("&" .. body .. "&"):find("&Action=" .. UNSIGNED_ACTION .. "&", 1, true) ~= nil
+end
+
 -- Handles a request on the API port. Returns resp and the service and
 -- operation names for the log line.
 local function handle_api(sim, req)
   local request_id = sim.world:request_id()
   local auth = sim_auth.parse_authorization(req.headers.authorization)
-  local module_name = auth and M.SIGNING_NAMES[auth.service]
+  local unsigned = is_unsigned_sts(req)
+  local module_name = unsigned and "sts" or (auth and M.SIGNING_NAMES[auth.service])
   local module = module_name and sim.world:service(module_name)
   if not module then
     local m, codec = fallback_model(req)
@@ -320,9 +338,12 @@ local function handle_api(sim, req)
       auth.service), 400, request_id, true), auth.service, "-"
   end
   local m, codec, proto = load_model(module)
-  local checked, failure = sim_auth.check(sim.world, proto, req, sys.now())
-  if not checked then
-    return error_response(m, codec, failure.code, failure.message, failure.status, request_id, true), module_name, "-"
+  if not unsigned then
+    local checked, failure = sim_auth.check(sim.world, proto, req, sys.now())
+    if not checked then
+      return error_response(m, codec, failure.code, failure.message, failure.status, request_id, true), module_name,
+        "-"
+    end
   end
   local body = req.body
   if proto == "query" and body == "" and req.method == "GET" then body = req.query end
@@ -330,6 +351,12 @@ local function handle_api(sim, req)
   if not parsed then
     local e = type(op) == "table" and op or { code = "InternalFailure", message = tostring(op), status = 500 }
     return error_response(m, codec, e.code, e.message, e.status, request_id, true), module_name, "-"
+  end
+  -- A body naming Action twice could pass is_unsigned_sts and parse as
+  -- another operation, which must still be signed.
+  if unsigned and op ~= UNSIGNED_ACTION then
+    local _, failure = sim_auth.check(sim.world, proto, req, sys.now())
+    return error_response(m, codec, failure.code, failure.message, failure.status, request_id, true), module_name, op
   end
   local bad_encoding = encoding_problem(proto, body)
   if bad_encoding then
@@ -351,7 +378,10 @@ local function handle_api(sim, req)
       local code = proto == "query" and "ValidationError" or "ValidationException"
       resp = error_response(m, codec, code, problem, 400, request_id, true)
     else
-      resp = run_operation(sim, module, m, codec, op, params, req, auth.region, request_id)
+      -- An unsigned request has no credential scope, so it gets the
+      -- world's region.
+      local region = auth and auth.region or sim.world.region
+      resp = run_operation(sim, module, m, codec, op, params, req, region, request_id)
     end
   end
   if delay > 0 then resp.delay = delay end

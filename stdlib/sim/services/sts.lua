@@ -1,14 +1,17 @@
 -- sim.services.sts: the simulated AWS Security Token Service.
 --
 -- GetCallerIdentity names the IAM user of the scenario's access key, or
--- the assumed role when the key came from AssumeRole. AssumeRole mints
--- temporary credentials (AccessKeyId ASIA...) and registers them with the
--- world, so the simulator's signature check accepts them.
+-- the assumed role when the key came from AssumeRole or
+-- AssumeRoleWithWebIdentity. Both mint temporary credentials (AccessKeyId
+-- ASIA...) and register them with the world, so the simulator's signature
+-- check accepts them.
 --
 -- Scenario section (optional): sts = { user = "deploy" } names the IAM
 -- user behind the scenario's credentials (default "mnem-sim").
+local cjson = require("cjson")
 local common = require("sim.services.common")
 local secret = require("mnem.secret")
+local sys = require("mnem._sys")
 
 local M = {}
 
@@ -51,9 +54,11 @@ function M.operations.GetCallerIdentity(ctx)
   }
 end
 
---- AssumeRole: temporary credentials for RoleArn, valid DurationSeconds
--- (900 to 43200, default 3600) of simulated time.
-function M.operations.AssumeRole(ctx, input)
+-- Checks RoleArn, RoleSessionName and DurationSeconds (900 to 43200,
+-- default 3600) of an AssumeRole-style INPUT, then mints temporary
+-- credentials for the role and registers them with the world. Returns the
+-- Credentials and AssumedRoleUser members of the response.
+local function start_role_session(ctx, input)
   local world = ctx.world
   local role_arn = common.require_field(ctx, input, "RoleArn")
   local session_name = common.require_field(ctx, input, "RoleSessionName")
@@ -88,10 +93,87 @@ function M.operations.AssumeRole(ctx, input)
     world:add_credentials{ access_key_id = access_key, secret_access_key = secret_key, session_token = token,
                            expiration = expiration }
   end
+  local credentials = { AccessKeyId = access_key, SecretAccessKey = secret_key, SessionToken = token,
+                        Expiration = expiration }
+  return credentials, { AssumedRoleId = session.assumed_id, Arn = session.assumed_arn }
+end
+
+--- AssumeRole: temporary credentials for RoleArn, valid DurationSeconds
+-- (900 to 43200, default 3600) of simulated time.
+function M.operations.AssumeRole(ctx, input)
+  local credentials, user = start_role_session(ctx, input)
+  return { Credentials = credentials, AssumedRoleUser = user, PackedPolicySize = input.Policy and 6 or nil }
+end
+
+-- Decodes base64url TEXT without padding, as JWTs write it. Returns nil
+-- when TEXT is not base64url.
+local function decode_base64url(text)
+  if text == "" or text:find("[^%w_%-]") or #text % 4 == 1 then return nil end
+  local standard = text:gsub("%-", "+"):gsub("_", "/")
+  return common.unbase64(standard .. ("="):rep((4 - #standard % 4) % 4))
+end
+
+-- Returns the claims of web identity TOKEN when it has the shape of a JWT
+-- (RFC 7519): three base64url parts separated by dots, the first two
+-- decoding to JSON objects. Returns nil and the reason otherwise. The
+-- signature (third part) is not verified, because the simulator trusts
+-- every identity provider.
+local function token_claims(token)
+  local parts = {}
+  for part in (token .. "."):gmatch("([^.]*)%.") do parts[#parts + 1] = part end
+  if #parts ~= 3 then return nil, "it is not three base64url parts separated by dots" end
+  if parts[3] == "" or not decode_base64url(parts[3]) then return nil, "its signature part is not base64url" end
+  local decoded = {}
+  for i, name in ipairs({ "header", "payload" }) do
+    local text = decode_base64url(parts[i])
+    -- cjson decodes a JSON array to a table too, so the text must open
+    -- an object.
+    local ok, value = pcall(cjson.decode, text or "")
+    if not text or not text:match("^%s*{") or not ok or type(value) ~= "table" then
+      return nil, ("its %s is not a base64url-encoded JSON object"):format(name)
+    end
+    decoded[name] = value
+  end
+  return decoded.payload
+end
+
+-- Returns claim VALUE as a string (the first entry of a list, as an aud
+-- claim may be), or nil.
+local function claim_text(value)
+  if type(value) == "table" then value = value[1] end
+  if type(value) == "string" or math.type(value) == "integer" then return tostring(value) end
+  return nil
+end
+
+--- AssumeRoleWithWebIdentity: temporary credentials for RoleArn, like
+-- AssumeRole, for a WebIdentityToken shaped like a JWT. The request needs
+-- no signature (sim.server lets this operation through unsigned). The
+-- response carries the token's sub, iss (or ProviderId) and aud claims as
+-- SubjectFromWebIdentityToken, Provider and Audience, as the STS API
+-- reference describes them for OpenID Connect tokens. A token with an exp
+-- claim (epoch seconds) earlier than the real clock is rejected with
+-- ExpiredTokenException.
+function M.operations.AssumeRoleWithWebIdentity(ctx, input)
+  local token = common.require_field(ctx, input, "WebIdentityToken")
+  secret.mark(token)
+  local claims, problem = token_claims(token)
+  if not claims then
+    ctx.fail("InvalidIdentityToken", "Couldn't parse the web identity token: " .. problem
+      .. " (the simulator accepts a JWT: base64url header.payload.signature)", 400)
+  end
+  local expires = claims.exp
+  if type(expires) == "number" and expires < sys.now() then
+    ctx.fail("ExpiredTokenException", ("Token expired: current date/time %s must be before the expiration"
+      .. " date/time %s"):format(os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(sys.now())),
+      os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(expires))), 400)
+  end
+  local credentials, user = start_role_session(ctx, input)
+  local issuer = claim_text(claims.iss)
   return {
-    Credentials = { AccessKeyId = access_key, SecretAccessKey = secret_key, SessionToken = token,
-                    Expiration = expiration },
-    AssumedRoleUser = { AssumedRoleId = session.assumed_id, Arn = session.assumed_arn },
+    Credentials = credentials, AssumedRoleUser = user,
+    SubjectFromWebIdentityToken = claim_text(claims.sub),
+    Provider = issuer or input.ProviderId,
+    Audience = claim_text(claims.aud),
     PackedPolicySize = input.Policy and 6 or nil,
   }
 end
