@@ -55,10 +55,20 @@ local function split_epoch(value)
   return math.tointeger(seconds) or seconds, micros
 end
 
+local MONTH_DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+--- Returns the number of days in month MONTH (1 to 12) of YEAR, in the
+-- proleptic Gregorian calendar.
+function M.days_in_month(year, month)
+  if month == 2 and year % 4 == 0 and (year % 100 ~= 0 or year % 400 == 0) then return 29 end
+  return MONTH_DAYS[month]
+end
+
 --- Parses TEXT as an ISO-8601 date-time ("2024-01-02T03:04:05Z",
 -- "2024-01-02T03:04:05.123+02:00", "2024-01-02 03:04:05", "2024-01-02"; no
 -- zone means UTC) or as decimal epoch seconds. Returns whole epoch seconds
--- and microseconds, or nil when TEXT is not a timestamp.
+-- and microseconds, or nil when TEXT is not a timestamp, including a date
+-- that does not exist (February 30).
 function M.parse_timestamp(text)
   if type(text) == "string" and text:match("^%-?%d+%.?%d*$") and not text:match("^%d%d%d%d%-") then
     text = tonumber(text)
@@ -79,7 +89,7 @@ function M.parse_timestamp(text)
     if not h then return nil end
   end
   y, mo, d, h, mi, s = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
-  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or s > 60 then return nil end
+  if mo < 1 or mo > 12 or d < 1 or d > M.days_in_month(y, mo) or h > 23 or mi > 59 or s > 60 then return nil end
   local offset = 0
   if zone ~= "" and zone ~= "Z" and zone ~= "z" then
     local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")

@@ -121,7 +121,8 @@ function M.start(options)
                    message = ("PostgreSQL server binaries not found (looked for %s): %s")
                      :format(looked, INSTALL_HINT) }, 2)
   end
-  local dir = exec{ "mktemp", "-d", "--tmpdir", "mnem-pg.XXXXXX", stream = false, read_only = true }.stdout:gsub("%s+$", "")
+  local made = exec{ "mktemp", "-d", "--tmpdir", "mnem-pg.XXXXXX", stream = false, read_only = true }
+  local dir = made.stdout:gsub("%s+$", "")
   local ok, result = pcall(function()
     if options and options.on_folder then options.on_folder(dir, immediate_stop_argv(bindir, dir)) end
     return start_in(dir, bindir)

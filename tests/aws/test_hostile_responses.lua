@@ -143,6 +143,17 @@ t.test("timestamp text beyond any date", function()
   t.eq(shape_value.to_iso("-1.5"), "1969-12-31T23:59:58.500Z")
 end)
 
+t.test("timestamp dates that do not exist", function()
+  for _, text in ipairs{ "2023-02-29T00:00:00Z", "2024-02-30T00:00:00Z", "2024-04-31", "1900-02-29T12:00:00+01:00",
+                         "2100-02-29 00:00:00" } do
+    t.eq(shape_value.parse_timestamp(text), nil, text)
+    t.eq(shape_value.to_iso(text), nil, text)
+  end
+  t.eq(shape_value.to_iso("2024-02-29T00:00:00Z"), "2024-02-29T00:00:00Z", "leap day")
+  t.eq(shape_value.to_iso("2000-02-29 10:00:00"), "2000-02-29T10:00:00Z", "leap day of a 400th year")
+  t.eq(shape_value.to_iso("2024-12-31T23:59:59+00:00"), "2024-12-31T23:59:59Z", "last day")
+end)
+
 t.test("timestamp integer limits", function()
   t.eq(shape_value.to_iso(math.mininteger), nil)
   t.eq(shape_value.to_iso(math.maxinteger), nil)
