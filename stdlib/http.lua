@@ -196,8 +196,15 @@ local function header_list(headers)
     if type(name) ~= "string" or (type(value) ~= "string" and type(value) ~= "number") then
       error(("http.request: header %s must have a string name and a string value"):format(tostring(name)), 5)
     end
+    local lower = name:lower()
+    -- libcurl frames the body itself. A header of the caller's that
+    -- disagreed with it would desynchronize the kept-alive connection.
+    if lower == "content-length" or lower == "transfer-encoding" then
+      require("mnem.misuse").raise(("http.request: header %s is set from the body; remove it from headers")
+        :format(name), 5)
+    end
     list[#list + 1] = { name, tostring(value) }
-    present[name:lower()] = true
+    present[lower] = true
   end
   if #headers > 0 then
     for _, pair in ipairs(headers) do

@@ -53,6 +53,20 @@ t.test("headers sent and received", function()
   t.eq(listed.json.accept, "application/json")
 end)
 
+t.test("framing headers are rejected", function()
+  for _, name in ipairs({ "Content-Length", "content-length", "Transfer-Encoding" }) do
+    local err = t.raises(function() http.post(base .. "/echo", "hello", { headers = { [name] = "3" } }) end)
+    t.eq(type(err), "string", name)
+    t.contains(err, "header " .. name .. " is set from the body; remove it from headers")
+  end
+  local listed = t.raises(function()
+    http.request{ method = "POST", url = base .. "/echo", body = "x", headers = { { "Transfer-Encoding", "chunked" } } }
+  end)
+  t.contains(listed, "header Transfer-Encoding is set from the body")
+  local r = http.post(base .. "/echo", "hello", { json = true })
+  t.eq(r.json.body, "hello", "the body is framed by libcurl")
+end)
+
 t.test("post table body as JSON", function()
   local r = http.post(base .. "/echo", { name = "mnem", n = 2 }, { json = true })
   t.eq(r.json.method, "POST")
