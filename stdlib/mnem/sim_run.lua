@@ -155,6 +155,12 @@ local function rehearsal_environment(dir, ready, pg)
     AWS_SHARED_CREDENTIALS_FILE = dir .. "/aws-credentials",
     AWS_CONTAINER_CREDENTIALS_FULL_URI = false,
     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI = false,
+    -- A caller's web identity (a CI OIDC token, an EKS service account)
+    -- belongs to a real account. A tool run by a step that preferred it
+    -- to the simulator's keys would call the real STS.
+    AWS_WEB_IDENTITY_TOKEN_FILE = false,
+    AWS_ROLE_ARN = false,
+    AWS_ROLE_SESSION_NAME = false,
     MNEM_HTTP_CONNECT_TO = table.concat(ready.connect_to or {}, ","),
   }
   for _, entry in ipairs(sys.environ()) do
