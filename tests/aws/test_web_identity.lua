@@ -152,6 +152,29 @@ t.test("token file re-read on refresh", function()
   t.eq(form(requests[2].body).WebIdentityToken, second_token, "the rotated token is sent")
 end)
 
+t.test("STS AccessDenied is raised", function()
+  local server = helper.start()
+  server:script{ {
+    status = 403, headers = { ["Content-Type"] = "text/xml" },
+    body = [[<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>
+<Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error>
+<RequestId>req-denied</RequestId></ErrorResponse>]],
+  } }
+  files("")
+  helper.write(TOKEN_FILE, fresh_token())
+  local ok, err = pcall(helper.with_env, base_env{ AWS_ENDPOINT_URL = server.endpoint,
+    AWS_WEB_IDENTITY_TOKEN_FILE = TOKEN_FILE, AWS_ROLE_ARN = ROLE },
+    function() return aws.client{}:credentials() end)
+  local requests = server:requests()
+  server:stop()
+  t.ok(not ok, "expected resolution to fail")
+  t.eq(err.code, "AccessDenied")
+  t.eq(err.retryable, false)
+  t.contains(tostring(err), "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+  t.contains(tostring(err), "AssumeRoleWithWebIdentity of role " .. ROLE .. " with the token in " .. TOKEN_FILE)
+  t.eq(#requests, 1, "not retried")
+end)
+
 -- ---- against the simulator --------------------------------------------------------
 
 local sim = sim_process.start()

@@ -33,7 +33,9 @@ options:
   --query EXPRESSION   print only the result of this JMESPath expression
 
 Credentials come from the environment, the profile (static keys, role_arn,
-credential_process) or AWS_CONTAINER_CREDENTIALS_FULL_URI on loopback.
+credential_process), a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE and
+AWS_ROLE_ARN, or web_identity_token_file and role_arn in the profile) or
+AWS_CONTAINER_CREDENTIALS_FULL_URI on loopback.
 Values mnem treats as secret (SecureString values, SecretString, passwords,
 secret keys, session tokens) are masked in the output.
 Exit status: 0 success, 1 the call failed (the error is printed on one line
