@@ -172,7 +172,11 @@ function M.main(args)
     if not searched then usage_error("--query: " .. tostring(value)) end
     result, shape = value, nil
   end
-  io.stdout:write(secret.redact(M.to_json(result, svc.model, shape)), "\n")
+  -- Secrets are masked in the values before they are encoded: this
+  -- printer escapes differently from cjson (it leaves "/" alone), so a
+  -- secret with a "/" and a quote or newline would not match any encoded
+  -- form that secret.mark knows. The text is masked again as a backstop.
+  io.stdout:write(secret.redact(M.to_json(secret.redact_value(result), svc.model, shape)), "\n")
   return cli.EXIT.ok
 end
 
