@@ -362,9 +362,12 @@ end
 -- retrying under the client's retry policy, and returns the output. With
 -- CREDS, signs with those credentials instead of the client's (used for
 -- AssumeRole), or sends the request unsigned when CREDS is the internal
--- unsigned marker (AssumeRoleWithWebIdentity). Skips validation, dry-run
--- and recording: use the service's operation functions instead.
-function Client:_send(svc, operation, params, creds)
+-- unsigned marker (AssumeRoleWithWebIdentity). When RETRIED is a table,
+-- appends one { attempt, code, http_status, delay, error } entry to it for
+-- each failed attempt that was retried, for the run record. Skips
+-- validation, dry-run and recording: use the service's operation functions
+-- instead.
+function Client:_send(svc, operation, params, creds, retried)
   local policy = settings(self).policy
   local request = route_of(self, svc).codec.build_request(svc.model, operation, params)
   local last_cost
@@ -388,6 +391,10 @@ function Client:_send(svc, operation, params, creds)
       error(err, 0)
     end
     local left = policy.max_attempts - tries
+    if retried then
+      retried[#retried + 1] = { attempt = tries, code = err.code, http_status = err.http_status, delay = delay,
+                                error = tostring(err) }
+    end
     log.warn(("aws %s.%s failed: %s; retrying in %.2fs (%d %s left)"):format(svc.name, operation, err.code,
       delay, left, left == 1 and "attempt" or "attempts"), { error = tostring(err) })
     if not sys.sleep(delay) then error(aws_errors.interrupted(svc.name, operation), 0) end
@@ -402,7 +409,8 @@ end
 -- raises the error.
 recorded_send = function(client, svc, operation, params, creds, record_name)
   local started = sys.monotonic()
-  local ok, result = pcall(client._send, client, svc, operation, params, creds)
+  local retried = {}
+  local ok, result = pcall(client._send, client, svc, operation, params, creds, retried)
   local record = optional_module("mnem.record")
   -- Redacting the parameters costs about as much as signing, so it is
   -- done only while a run record is open to receive them.
@@ -411,6 +419,7 @@ recorded_send = function(client, svc, operation, params, creds, record_name)
       name = record_name, args = secret.redact_value(params),
       status = ok and "ok" or "error", error = not ok and tostring(result) or nil,
       duration = sys.monotonic() - started,
+      retries = #retried, retried = #retried > 0 and retried or nil,
     }
   end
   if not ok then error(result, 0) end

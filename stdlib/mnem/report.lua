@@ -6,6 +6,7 @@
 -- are left, what was created or changed, and the follow-up work the
 -- playbook declared. The record is already redacted when written, and the
 -- report passes every string through mnem.secret.redact again.
+local aws_errors = require("aws.errors")
 local cjson = require("cjson")
 local duration = require("mnem.duration")
 local secret = require("mnem.secret")
@@ -86,17 +87,76 @@ local function unresolved_steps(actions, by_step)
   return unresolved
 end
 
+-- Returns "2 attempts throttled (ThrottlingException)": the failed
+-- attempts of ENTRY (from add_client_retries) by error code, throttling
+-- codes first.
+local function retried_codes_text(entry)
+  local parts = {}
+  for _, code in ipairs(entry.codes) do
+    local n = entry.by_code[code]
+    local attempts = n == 1 and "1 attempt" or (n .. " attempts")
+    if aws_errors.THROTTLING_CODES[code] then
+      table.insert(parts, 1, ("%s throttled (%s)"):format(attempts, code))
+    else
+      parts[#parts + 1] = ("%s failed with %s"):format(attempts, code)
+    end
+  end
+  return table.concat(parts, ", ")
+end
+
+-- Sets the problem and solution of ENTRY from its counts.
+local function describe_client_retries(entry)
+  local calls = entry.calls == 1 and "1 call" or (entry.calls .. " calls")
+  entry.problem.problem = ("%s: %s in %s, retried by the AWS client."):format(entry.name,
+    retried_codes_text(entry), calls)
+  if entry.failed == 0 then
+    entry.problem.solution = entry.calls == 1 and "the call succeeded on a later attempt"
+      or "each call succeeded on a later attempt"
+  else
+    entry.problem.solution = nil
+    entry.problem.problem = ("%s %d of these calls still failed after retrying."):format(entry.problem.problem,
+      entry.failed)
+  end
+end
+
+-- Adds the RETRIES failed attempts of primitive event E, retried by the
+-- AWS client, to the problems solved: one entry per step and call name,
+-- counted by error code, kept at the place of the first such call. BY_KEY
+-- holds the entries made so far.
+local function add_client_retries(by_key, problems, e, retries)
+  local key = tostring(e.step) .. "\0" .. tostring(e.name)
+  local entry = by_key[key]
+  if not entry then
+    entry = { name = e.name, calls = 0, failed = 0, codes = {}, by_code = {},
+              problem = { step = e.step, time = e.time } }
+    by_key[key] = entry
+    problems[#problems + 1] = entry.problem
+  end
+  entry.calls = entry.calls + 1
+  if e.status ~= "ok" then entry.failed = entry.failed + 1 end
+  local listed = type(e.retried) == "table" and e.retried or {}
+  for i = 1, retries do
+    local code = type(listed[i]) == "table" and listed[i].code or nil
+    code = code ~= nil and text(code) or "an error"
+    if not entry.by_code[code] then entry.codes[#entry.codes + 1] = code end
+    entry.by_code[code] = (entry.by_code[code] or 0) + 1
+  end
+  describe_client_retries(entry)
+end
+
 --- Builds the report data from EVENTS (mnem.record.read) and returns a
 -- table: run, actions, problems_solved, problems_unresolved (each with
 -- step, problem, attempts and, for a step of a retried group, group),
--- changes, rollbacks, follow_up, warnings, calls (counts of primitive
--- calls by name).
+-- changes, rollbacks, follow_up, warnings, calls (by name: count,
+-- errors, retried (failed attempts the AWS client retried) and seconds).
 function M.build(events, truncated)
   local r = {
     run = {}, actions = {}, problems_solved = {}, problems_unresolved = {}, changes = {}, rollbacks = {},
     follow_up = {}, warnings = {}, calls = {}, truncated = truncated or false,
   }
   local by_step, step_errors, failed_rollbacks = {}, {}, {}
+  -- The AWS client's retries of each step's calls, by step and call name.
+  local client_retries = {}
   -- The warnings of each step since its last problem event.
   local pending_warnings = {}
   -- The groups running at this point of the record, innermost last.
@@ -186,16 +246,14 @@ function M.build(events, truncated)
     elseif kind == "follow_up" then
       add_once(r.follow_up, e.text)
     elseif kind == "primitive" then
-      local c = r.calls[e.name] or { name = e.name, count = 0, errors = 0, seconds = 0 }
+      local c = r.calls[e.name] or { name = e.name, count = 0, errors = 0, retried = 0, seconds = 0 }
       r.calls[e.name] = c
       c.count = c.count + 1
       c.seconds = c.seconds + (tonumber(e.duration) or 0)
       if e.status == "error" then c.errors = c.errors + 1 end
-      if (e.retries or 0) > 0 then
-        r.problems_solved[#r.problems_solved + 1] = { step = e.step,
-          problem = ("%s was retried %d time(s) by the AWS client"):format(e.name, e.retries),
-          solution = e.status == "ok" and "succeeded on a later attempt" or nil, time = e.time }
-      end
+      local retries = math.tointeger(tonumber(e.retries) or 0) or 0
+      c.retried = c.retried + retries
+      if retries > 0 then add_client_retries(client_retries, r.problems_solved, e, retries) end
     end
   end
 
@@ -327,10 +385,10 @@ function M.markdown(r)
     add()
     add("## Calls made")
     add()
-    add("| call | count | errors | time |")
-    add("| --- | --- | --- | --- |")
+    add("| call | count | errors | retried attempts | time |")
+    add("| --- | --- | --- | --- | --- |")
     for _, c in ipairs(r.calls) do
-      add(("| `%s` | %d | %d | %s |"):format(c.name, c.count, c.errors, duration.format(c.seconds)))
+      add(("| `%s` | %d | %d | %d | %s |"):format(c.name, c.count, c.errors, c.retried, duration.format(c.seconds)))
     end
   end
   return secret.redact(table.concat(out, "\n") .. "\n")
