@@ -10,14 +10,32 @@
 --              timeout = "20m", needs_restart = function(ctx) return false end }
 --   end))
 --
+-- Only cluster and service are required. Unknown settings and values of
+-- the wrong type raise (see recipes.settings and REDEPLOY_FIELDS below).
+--
 -- The wait fails early when the deployment's rolloutState becomes FAILED
 -- (the circuit breaker gave up) or when the same task failure repeats
 -- REPEAT_LIMIT times, instead of polling until a timeout.
 local aws = require("aws")
 local errors = require("mnem.errors")
+local settings = require("recipes.settings")
 local wait = require("mnem.wait")
 
 local M = {}
+
+-- The settings of redeploy, as recipes.settings declares them.
+local REDEPLOY_FIELDS = {
+  cluster = { type = "string", required = true },
+  service = { type = "string", required = true },
+  desired_count = { type = "integer" },
+  health_check_grace_period = { type = "integer" },
+  minimum_healthy_percent = { type = "integer" },
+  maximum_percent = { type = "integer" },
+  circuit_breaker = { type = "table", fields = { enable = { type = "boolean" }, rollback = { type = "boolean" } } },
+  timeout = { type = "duration" },
+  interval = { type = "duration" },
+  needs_restart = { type = "function" },
+}
 
 -- Identical task failures (same stop reason, exit code and last log line)
 -- seen this many times end the wait: the next task will fail the same way.
@@ -45,7 +63,7 @@ local function settings_match(svc, spec)
     and (spec.health_check_grace_period == nil or svc.healthCheckGracePeriodSeconds == spec.health_check_grace_period)
     and (spec.maximum_percent == nil or config.maximumPercent == spec.maximum_percent)
     and (spec.minimum_healthy_percent == nil or config.minimumHealthyPercent == spec.minimum_healthy_percent)
-    and (want == nil or (breaker.enable == want.enable and breaker.rollback == want.rollback))
+    and (want == nil or (breaker.enable == (want.enable ~= false) and breaker.rollback == (want.rollback == true)))
 end
 
 local function is_steady(svc)
@@ -183,10 +201,12 @@ end
 -- SPEC.needs_restart(ctx) is false. Outputs: { deployment, desired_count,
 -- task_definition }.
 function M.redeploy(spec_of)
+  settings.expect_function("ecs_deploy.redeploy", spec_of)
+  local function read(ctx) return settings.read("ecs_deploy.redeploy", spec_of, ctx, REDEPLOY_FIELDS) end
   return {
     description = "Force a new deployment with the given settings and wait until the service is stable",
     already_done = function(ctx)
-      local spec = spec_of(ctx)
+      local spec = read(ctx)
       if spec.needs_restart and spec.needs_restart(ctx) then return false end
       local svc = describe_service(spec)
       if not (is_steady(svc) and settings_match(svc, spec)) then return false end
@@ -194,7 +214,7 @@ function M.redeploy(spec_of)
                task_definition = svc.taskDefinition }
     end,
     run = function(ctx)
-      local spec = spec_of(ctx)
+      local spec = read(ctx)
       local config = { maximumPercent = spec.maximum_percent, minimumHealthyPercent = spec.minimum_healthy_percent }
       if spec.circuit_breaker then
         config.deploymentCircuitBreaker = { enable = spec.circuit_breaker.enable ~= false,

@@ -12,6 +12,12 @@ local M = {}
 -- is relative to the playbook's folder unless absolute. Raises a string
 -- error naming the file when it is missing or does not return a table.
 function M.loader(folder, variable)
+  if type(folder) ~= "string" then
+    error(("environment.loader: argument 1 (folder) must be a string, got a %s"):format(type(folder)), 2)
+  end
+  if variable ~= nil and type(variable) ~= "string" then
+    error(("environment.loader: argument 2 (variable) must be a string, got a %s"):format(type(variable)), 2)
+  end
   variable = variable or "environment"
   local caller = debug.getinfo(2, "S").source
   local base = caller:match("^@(.*)/[^/]*$") or "."

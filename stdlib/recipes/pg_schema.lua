@@ -8,10 +8,30 @@
 -- Creates the schema if it is missing and grants the privileges to the
 -- application role only if that role exists (a missing role is a warning
 -- and a follow-up, not a failure). CONNECTION is a table of libpq keywords
--- (host, port, dbname, user, password, sslmode); the password is secret.
+-- (host, port, dbname, user, password, sslmode, connect_timeout); the
+-- password is secret. Unknown settings and values of the wrong type raise
+-- (see recipes.settings).
 local pg = require("pg")
+local settings = require("recipes.settings")
 
 local M = {}
+
+-- The settings of bootstrap, as recipes.settings declares them.
+local BOOTSTRAP_FIELDS = {
+  connection = { type = "table", required = true, fields = {
+    host = { type = "string" },
+    port = { type = { "integer", "string" } },
+    dbname = { type = "string" },
+    user = { type = "string" },
+    password = { type = "string" },
+    sslmode = { type = "string",
+                choices = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" } },
+    connect_timeout = { type = { "integer", "string" } },
+  } },
+  schema = { type = "string", required = true },
+  app_role = { type = "string" },
+  privileges = { type = "list", items = { type = "string" } },
+}
 
 local function connect(spec)
   local c = spec.connection
@@ -35,10 +55,12 @@ end
 -- Skipped when both already hold. Outputs: { schema, created, granted,
 -- role_exists }.
 function M.bootstrap(spec_of)
+  settings.expect_function("pg_schema.bootstrap", spec_of)
+  local function read(ctx) return settings.read("pg_schema.bootstrap", spec_of, ctx, BOOTSTRAP_FIELDS) end
   return {
     description = "Create the schema if missing; grant it to the application role if that role exists",
     already_done = function(ctx)
-      local spec = spec_of(ctx)
+      local spec = read(ctx)
       local conn <close> = connect(spec)
       if not conn:schema_exists(spec.schema) then return false end
       local role = spec.app_role and conn:role_exists(spec.app_role)
@@ -46,7 +68,7 @@ function M.bootstrap(spec_of)
       return { schema = spec.schema, created = false, granted = {}, role_exists = role or false }
     end,
     run = function(ctx)
-      local spec = spec_of(ctx)
+      local spec = read(ctx)
       local conn <close> = connect(spec)
       local outcome = conn:ensure_schema(spec.schema)
       if outcome == "created" then

@@ -10,13 +10,49 @@
 -- performance_insights_retention_days, subnet_group, security_groups,
 -- master_username, master_password (a function(ctx) or a string; it is
 -- marked secret), db_name, port, tags, wait_timeout (default "40m"),
--- wait_interval (default: the waiter's 30 s).
+-- wait_interval (default: the waiter's 30 s). ensure and verify take the
+-- same settings, so both accept every one of them. Unknown settings and
+-- values of the wrong type raise (see recipes.settings).
 local aws = require("aws")
 local dryrun = require("mnem.dryrun")
 local errors = require("mnem.errors")
 local secret = require("mnem.secret")
+local settings_check = require("recipes.settings")
 
 local M = {}
+
+-- The settings of ensure and verify, as recipes.settings declares them.
+local FIELDS = {
+  identifier = { type = "string", required = true },
+  engine = { type = "string" },
+  engine_version = { type = "string" },
+  class = { type = "string" },
+  storage_type = { type = "string" },
+  allocated_storage = { type = "integer" },
+  iops = { type = "integer" },
+  storage_throughput = { type = "integer" },
+  multi_az = { type = "boolean" },
+  backup_retention_days = { type = "integer" },
+  encrypted = { type = "boolean" },
+  deletion_protection = { type = "boolean" },
+  performance_insights_retention_days = { type = "integer" },
+  subnet_group = { type = "string" },
+  security_groups = { type = "list", items = { type = "string" } },
+  master_username = { type = "string" },
+  master_password = { type = { "string", "function" } },
+  db_name = { type = "string" },
+  port = { type = "integer" },
+  tags = { type = "map", values = { type = "string" } },
+  wait_timeout = { type = "duration" },
+  wait_interval = { type = "duration" },
+}
+
+-- Returns a function of the step context that calls SETTINGS(ctx) and
+-- checks its result for the recipe function RECIPE.
+local function checked_settings(recipe, settings)
+  settings_check.expect_function(recipe, settings)
+  return function(ctx) return settings_check.read(recipe, settings, ctx, FIELDS) end
+end
 
 local function describe(identifier)
   local out, err = aws.try(aws.rds.describe_db_instances, { DBInstanceIdentifier = identifier })
@@ -124,6 +160,7 @@ end
 -- deletes an instance this run created (turning deletion protection off
 -- first), keeping no final snapshot.
 function M.ensure(settings)
+  settings = checked_settings("rds_instance.ensure", settings)
   return {
     description = "Create the RDS instance if it is missing, then wait until it is available",
     already_done = function(ctx)
@@ -197,6 +234,7 @@ end
 --- Returns the fields of a step that compares the instance with its
 -- baseline settings and fails listing every difference. Read-only.
 function M.verify(settings)
+  settings = checked_settings("rds_instance.verify", settings)
   return {
     description = "Compare the RDS instance's settings with the environment's baseline",
     run = function(ctx)

@@ -3,21 +3,49 @@
 --   step "Check there is no autoscaling" (service_checks.no_scalable_targets(svc))
 --   step "Check the health endpoint" (service_checks.load_balancer_health(lb))
 --   step "Check the migration gate" (service_checks.migration_gate(gate))
+--
+-- Unknown settings and values of the wrong type raise (see
+-- recipes.settings).
 local aws = require("aws")
 local dryrun = require("mnem.dryrun")
+local duration = require("mnem.duration")
 local errors = require("mnem.errors")
 local http = require("http")
+local settings = require("recipes.settings")
 
 local M = {}
+
+-- The settings of each check, as recipes.settings declares them.
+local SCALABLE_TARGETS_FIELDS = {
+  cluster = { type = "string", required = true },
+  service = { type = "string", required = true },
+}
+
+local HEALTH_FIELDS = {
+  name = { type = "string", required = true },
+  port = { type = "integer", required = true },
+  path = { type = "string" },
+  expect_status = { type = { "integer", "list" }, items = { type = "integer" } },
+  expect_json = { type = "table" },
+  timeout = { type = "duration" },
+  interval = { type = "duration" },
+}
+
+local GATE_FIELDS = {
+  log_group = { type = "string", required = true },
+  required = { type = "string", required = true },
+  lookback = { type = "duration" },
+}
 
 --- Returns the fields of a step that fails when Application Auto Scaling
 -- has scalable targets for the ECS service SPEC(ctx) = { cluster, service },
 -- because a target would override the desired count the playbook sets.
 function M.no_scalable_targets(spec_of)
+  settings.expect_function("service_checks.no_scalable_targets", spec_of)
   return {
     description = "Verify Application Auto Scaling has no scalable targets for the service",
     run = function(ctx)
-      local spec = spec_of(ctx)
+      local spec = settings.read("service_checks.no_scalable_targets", spec_of, ctx, SCALABLE_TARGETS_FIELDS)
       local resource = ("service/%s/%s"):format(spec.cluster, spec.service)
       local out = aws.application_autoscaling.describe_scalable_targets{
         ServiceNamespace = "ecs", ResourceIds = { resource } }
@@ -39,10 +67,11 @@ end
 -- and waits until http://DNSNAME:PORT/PATH answers SPEC.expect_status (200)
 -- with a JSON body containing SPEC.expect_json ({ status = "ok" }).
 function M.load_balancer_health(spec_of)
+  settings.expect_function("service_checks.load_balancer_health", spec_of)
   return {
     description = "Wait until the load balancer's health endpoint answers as expected",
     run = function(ctx)
-      local spec = spec_of(ctx)
+      local spec = settings.read("service_checks.load_balancer_health", spec_of, ctx, HEALTH_FIELDS)
       local out = aws.elbv2.describe_load_balancers{ Names = { spec.name } }
       local lb = out.LoadBalancers[1]
       local url = ("http://%s:%d%s"):format(lb.DNSName, spec.port, spec.path or "/health/")
@@ -69,18 +98,20 @@ end
 
 --- Returns the fields of a step that reads the service's log events for
 -- the migration gate: SPEC(ctx) = { log_group, required = "alembic upgrade
--- heads", since_step = name of the deploy step (optional), lookback =
--- seconds (default 3600) }. It fails unless a line reports REQUIRED
--- finishing with code 0; earlier failures (such as `alembic check` with
--- code 255) are listed in the outputs and recorded as recovered problems.
+-- heads", lookback = a duration (default "1h") }. It fails unless a line
+-- from the last LOOKBACK reports REQUIRED finishing with code 0; earlier
+-- failures (such as `alembic check` with code 255) are listed in the
+-- outputs and recorded as recovered problems.
 function M.migration_gate(spec_of)
+  settings.expect_function("service_checks.migration_gate", spec_of)
   return {
     description = "Read the service's logs for the migration gate",
     run = function(ctx)
-      local spec = spec_of(ctx)
+      local spec = settings.read("service_checks.migration_gate", spec_of, ctx, GATE_FIELDS)
       local now_ms = math.floor(require("mnem._sys").now() * 1000)
+      local lookback = duration.parse(spec.lookback or "1h", "service_checks.migration_gate: lookback")
       local params = { logGroupName = spec.log_group, filterPattern = '"Command finished with code"',
-                       startTime = now_ms - math.floor((spec.lookback or 3600) * 1000) }
+                       startTime = now_ms - math.floor(lookback * 1000) }
       local events = {}
       for page in aws.logs.paginate("filter_log_events", params) do
         for _, e in ipairs(page.events or {}) do events[#events + 1] = e end
