@@ -327,6 +327,7 @@ local function validate_var(pb, name, raw)
   check_unknown_keys(node, raw, VAR_SET, VAR_FIELDS, "variable")
   local spec = { name = name, type = raw.type or "string", description = raw.description, choices = raw.choices,
                  required = raw.required, default = raw.default }
+  if not check_type(node, raw, "required", "boolean") then spec.required = nil end
   local valid = true
   if not TYPE_SET[spec.type] then
     local hint = retry.closest(tostring(spec.type), VAR_TYPES)
@@ -670,6 +671,19 @@ local function sorted_texts(list)
   return texts
 end
 
+-- The metatable of the table `vars` and ctx.vars show while the file
+-- loads. Step definitions are evaluated before `playbook { ... }` declares
+-- the variables and before --var is parsed, so no value is known yet.
+-- Plain Lua would return nil, and `timeout = vars.wait` would silently set
+-- no timeout.
+local LOADING_VALUES_MT = {
+  __index = function(_, key)
+    misuse.raise(("vars.%s is read while the playbook file loads, but variables get their values only when"
+      .. " the run starts: read it inside a step function, as in run = function(ctx) ... ctx.vars.%s ... end")
+      :format(tostring(key), tostring(key)), 2)
+  end,
+}
+
 -- Runs the playbook file PATH and returns the playbook it declares, or nil.
 -- Mistakes go to `problems`; an error that stops the file is added last.
 local function run_file(path)
@@ -677,7 +691,7 @@ local function run_file(path)
   if not st then error(("playbook %s not found"):format(path), 0) end
   if st.type ~= "file" then error(("playbook %s is not a regular file"):format(path), 0) end
   paths.setup(path)
-  local state = { path = path, values = {} }
+  local state = { path = path, values = setmetatable({}, LOADING_VALUES_MT) }
   local env = make_env(state)
   local chunk, message = loadfile(path, "t", env)
   if not chunk then error(message, 0) end
@@ -735,6 +749,29 @@ function M.load(path)
   return pb
 end
 
+-- Returns the metatable of PB.values once its variables are resolved:
+-- reading a name PB does not declare raises a misuse error at the reading
+-- line with the closest declared name, where plain Lua would return nil.
+-- A declared variable without a value (optional, unset) reads as nil.
+local function resolved_values_mt(pb)
+  return {
+    __index = function(_, key)
+      if pb.var_specs[key] then return nil end
+      local shown = type(key) == "string" and ("%q"):format(key) or tostring(key)
+      local hint = type(key) == "string" and retry.closest(key, pb.var_order)
+      local advice
+      if hint then
+        advice = (" (did you mean %q?)"):format(hint)
+      elseif #pb.var_order > 0 then
+        advice = "; the playbook's variables are " .. table.concat(pb.var_order, ", ")
+      else
+        advice = "; the playbook declares no variables (declare them in its vars = { ... })"
+      end
+      misuse.raise(("unknown variable %s%s"):format(shown, advice), 2)
+    end,
+  }
+end
+
 local function var_error(spec, source, message)
   return ("variable %q (from %s): %s"):format(spec.name, source, message)
 end
@@ -781,7 +818,7 @@ function M.resolve_vars(pb, cli_vars, getenv)
     else
       value = spec.value
     end
-    if value == nil and not message then
+    if value == nil and not message and spec.required ~= false then
       messages[#messages + 1] = ("variable %q is required: pass --var %s=VALUE or set MNEM_VAR_%s"):format(name,
         name, name:upper())
     end
@@ -789,6 +826,7 @@ function M.resolve_vars(pb, cli_vars, getenv)
     if spec.type == "secret" then secret.mark(value) end
     pb.values[name] = value
   end
+  setmetatable(pb.values, resolved_values_mt(pb))
   if #messages > 0 then error(table.concat(messages, "\n"), 0) end
   return pb.values
 end

@@ -16,13 +16,21 @@ and tags. Nothing runs.
 
 exit status: 0 success, 2 the playbook is invalid.]]
 
+-- Returns VALUE, a value of a variable of SPEC's type, as `mnem plan`
+-- shows it: durations as "5m00s", lists comma-separated, secrets hidden.
+local function shown_value(spec, value)
+  if spec.type == "secret" then return "(secret)" end
+  if spec.type == "duration" then return duration.format(value) end
+  if type(value) == "table" then return table.concat(value, ",") end
+  return tostring(value)
+end
+
 local function describe_var(spec)
   local parts = { spec.type }
   if spec.value ~= nil then
-    local shown = spec.value
-    if spec.type == "secret" then shown = "(secret)"
-    elseif type(shown) == "table" then shown = table.concat(shown, ",") end
-    parts[#parts + 1] = "default " .. tostring(shown)
+    parts[#parts + 1] = "default " .. shown_value(spec, spec.value)
+  elseif spec.required == false then
+    parts[#parts + 1] = "optional"
   else
     parts[#parts + 1] = "required"
   end
@@ -31,8 +39,8 @@ local function describe_var(spec)
     for _, c in ipairs(spec.choices) do names[#names + 1] = tostring(c) end
     parts[#parts + 1] = "one of " .. table.concat(names, "|")
   end
-  if spec.min then parts[#parts + 1] = "min " .. tostring(spec.min) end
-  if spec.max then parts[#parts + 1] = "max " .. tostring(spec.max) end
+  if spec.min then parts[#parts + 1] = "min " .. shown_value(spec, spec.min) end
+  if spec.max then parts[#parts + 1] = "max " .. shown_value(spec, spec.max) end
   return table.concat(parts, ", ")
 end
 
@@ -47,11 +55,13 @@ local function node_lines(out, node, number, indent, default_retry)
   if #node.tags > 0 then flags[#flags + 1] = "tags " .. table.concat(node.tags, ",") end
   out[#out + 1] = ("%s%s. %s%q%s"):format(pad, number, node.kind == "group" and "group " or "", node.name,
     #flags > 0 and ("  [" .. table.concat(flags, "; ") .. "]") or "")
-  if node.description then out[#out + 1] = pad .. "   " .. node.description end
+  -- The lines under a step start where its name does, after "10. " too.
+  local under = pad .. (" "):rep(#number + 2)
+  if node.description then out[#out + 1] = under .. node.description end
   local policy = node.retry
   if node.kind == "step" and not policy then policy = default_retry end
   if policy and #policy > 0 then
-    out[#out + 1] = pad .. "   retry: " .. retry.describe(policy) .. (node.retry and "" or " (playbook default)")
+    out[#out + 1] = under .. "retry: " .. retry.describe(policy) .. (node.retry and "" or " (playbook default)")
   end
   if node.kind == "group" then
     for i, child in ipairs(node.steps) do
