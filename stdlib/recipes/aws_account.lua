@@ -44,4 +44,8 @@ function M.check_identity(spec_of)
   }
 end
 
+--- The settings each recipe function accepts, as recipes.settings declares
+-- them: function name -> setting name -> { type, required, ... }.
+M.FIELDS = { check_identity = IDENTITY_FIELDS }
+
 return M

@@ -241,4 +241,8 @@ function M.redeploy(spec_of)
   }
 end
 
+--- The settings each recipe function accepts, as recipes.settings declares
+-- them: function name -> setting name -> { type, required, ... }.
+M.FIELDS = { redeploy = REDEPLOY_FIELDS }
+
 return M

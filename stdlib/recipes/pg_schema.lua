@@ -95,4 +95,8 @@ function M.bootstrap(spec_of)
   }
 end
 
+--- The settings each recipe function accepts, as recipes.settings declares
+-- them: function name -> setting name -> { type, required, ... }.
+M.FIELDS = { bootstrap = BOOTSTRAP_FIELDS }
+
 return M

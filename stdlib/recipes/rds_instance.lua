@@ -268,4 +268,8 @@ function M.verify(settings)
   }
 end
 
+--- The settings each recipe function accepts, as recipes.settings declares
+-- them: function name -> setting name -> { type, required, ... }.
+M.FIELDS = { ensure = FIELDS, verify = FIELDS }
+
 return M

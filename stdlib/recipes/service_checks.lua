@@ -142,4 +142,9 @@ function M.migration_gate(spec_of)
   }
 end
 
+--- The settings each recipe function accepts, as recipes.settings declares
+-- them: function name -> setting name -> { type, required, ... }.
+M.FIELDS = { no_scalable_targets = SCALABLE_TARGETS_FIELDS, load_balancer_health = HEALTH_FIELDS,
+             migration_gate = GATE_FIELDS }
+
 return M

@@ -130,4 +130,8 @@ function M.read(prefix, required)
   return values
 end
 
+--- The settings each recipe function accepts, as recipes.settings declares
+-- them: function name -> setting name -> { type, required, ... }.
+M.FIELDS = { write = WRITE_FIELDS }
+
 return M
