@@ -15,11 +15,12 @@
 --   }
 --
 -- and reads its settings with `settings.read("ecs_deploy.redeploy",
--- spec_of, ctx, FIELDS)`. Types: string, number, integer, boolean,
--- function, duration (a number of seconds or a text that mnem.duration
--- parses), table (any table, or a record checked by `fields`), list (a
--- sequence, its items checked by `items`) and map (string keys, values
--- checked by `values`). A list of types accepts any one of them. A dry-run
+-- spec_of, ctx, FIELDS)`. The plain types are string, number, integer,
+-- boolean and function. A duration is a number of seconds or a text that
+-- mnem.duration parses. A table is any table, or a record when `fields`
+-- declares its keys. A list is a sequence whose items `items` declares,
+-- and a map has string keys and values that `values` declares. A list of
+-- types accepts any one of them. A dry-run
 -- placeholder (a value that an earlier step would have produced) passes
 -- every check, because its real value is not known yet.
 --
@@ -39,7 +40,7 @@ local BASE_TYPE = {
   duration = { string = true, number = true }, table = "table", list = "table", map = "table",
 }
 
--- How messages name each declared type.
+-- Name of each declared type in messages.
 local TYPE_NAME = {
   string = "a string", number = "a number", integer = "an integer", boolean = "a boolean",
   ["function"] = "a function", duration = "a duration such as \"90s\" or \"20m\"", table = "a table",
@@ -97,8 +98,8 @@ local function check_record(context, path, value, fields)
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   for _, key in ipairs(keys) do
     if type(key) ~= "string" then
-      local what = path == "" and "the settings table" or ("setting %q"):format(path)
-      fail(context, ("%s must have string keys, got the key %s"):format(what, tostring(key)))
+      local subject = path == "" and "the settings table" or ("setting %q"):format(path)
+      fail(context, ("%s must have string keys, got the key %s"):format(subject, tostring(key)))
     elseif not fields[key] then
       local hint = retry.closest(key, names)
       local suggestion = hint and (" (did you mean %q?)"):format(prefix .. hint)

@@ -1,7 +1,7 @@
--- Recipe settings: every shipped recipe function rejects unknown keys
--- (with the closest known key and the file and line of the settings
--- function), values of the wrong type and missing required keys, before
--- it calls AWS or PostgreSQL. The shipped parity playbook and its
+-- Recipe settings: every shipped recipe function rejects unknown keys,
+-- values of the wrong type and missing required keys before it calls AWS
+-- or PostgreSQL. Messages name the closest known key and the file and
+-- line of the settings function. The shipped parity playbook and its
 -- environment files still pass.
 local t = require("t")
 local h = require("engine_helpers")
