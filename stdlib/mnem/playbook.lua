@@ -4,15 +4,16 @@
 -- plus the DSL (`playbook`, `step`, `group`) and the primitives (`aws`, `pg`,
 -- `http`, `exec`, `wait`, `sleep`, `log`, `json`, `secret`, `jmespath`,
 -- `vars`), each loaded on first use. `check` runs the file and collects
--- every DSL mistake, each naming the file and line of the
--- `step`/`group`/`playbook` call, so `mnem check` and `mnem run` list them
--- all before any step runs. Variables are resolved separately by
+-- every DSL mistake, each naming the file and line of the `step`/`group`
+-- call or of the playbook's own field, so `mnem check` and `mnem run` list
+-- them all before any step runs. Variables are resolved separately by
 -- `resolve_vars`, once the command line is known.
 local duration = require("mnem.duration")
 local misuse = require("mnem.misuse")
 local paths = require("mnem.paths")
 local retry = require("mnem.retry")
 local secret = require("mnem.secret")
+local source_lines = require("mnem.source_lines")
 
 local M = {}
 
@@ -41,13 +42,26 @@ local problems = nil
 
 -- Records (or raises) "FILE:LINE: WHAT: MESSAGE" for NODE, or
 -- "FILE:LINE: MESSAGE" when NODE has no `what`, and returns nil, so
--- callers can write `return fail(...)`.
+-- callers can write `return fail(...)`. LINE is that of the field NODE.keys
+-- leads to when NODE.locate (see field_node) finds it, else NODE.line.
 local function fail(node, message)
-  local text = node.what and ("%s:%d: %s: %s"):format(node.source, node.line, node.what, message)
-    or ("%s:%d: %s"):format(node.source, node.line, message)
+  local line = node.locate and node.locate(node.keys) or node.line
+  local text = node.what and ("%s:%d: %s: %s"):format(node.source, line, node.what, message)
+    or ("%s:%d: %s"):format(node.source, line, message)
   if not problems then error(text, 0) end
-  problems[#problems + 1] = { source = node.source, line = node.line, text = text }
+  problems[#problems + 1] = { source = node.source, line = line, text = text }
   return nil
+end
+
+-- Returns the node standing for field KEY of NODE's definition, so that
+-- `fail` reports the line of that field. Step and group nodes have no
+-- `locate`: their mistakes are reported at the `step`/`group` call, which
+-- is near their fields, so this returns NODE itself.
+local function field_node(node, key)
+  if not node.locate then return node end
+  local keys = table.move(node.keys, 1, #node.keys, 1, {})
+  keys[#keys + 1] = key
+  return { source = node.source, line = node.line, what = node.what, locate = node.locate, keys = keys }
 end
 
 -- Reports every key of DEF that is not a field of this KIND of definition,
@@ -60,10 +74,12 @@ local function check_unknown_keys(node, def, allowed_set, allowed_list, kind)
   table.sort(unknown, function(a, b) return tostring(a) < tostring(b) end)
   for _, key in ipairs(unknown) do
     if type(key) ~= "string" then
-      fail(node, ("%s definition must have only named fields, found a %s key"):format(kind, type(key)))
+      fail(field_node(node, key), ("%s definition must have only named fields, found a %s key"):format(kind,
+        type(key)))
     else
       local hint = retry.closest(key, allowed_list)
-      fail(node, ("unknown %s field %q%s"):format(kind, key, hint and (" (did you mean %q?)"):format(hint) or ""))
+      fail(field_node(node, key), ("unknown %s field %q%s"):format(kind, key,
+        hint and (" (did you mean %q?)"):format(hint) or ""))
     end
   end
 end
@@ -72,7 +88,7 @@ end
 local function check_type(node, def, key, expected)
   local value = def[key]
   if value ~= nil and type(value) ~= expected then
-    fail(node, ("field %q must be a %s, got a %s"):format(key, expected, type(value)))
+    fail(field_node(node, key), ("field %q must be a %s, got a %s"):format(key, expected, type(value)))
     return false
   end
   return true
@@ -81,7 +97,7 @@ end
 local function parse_duration_field(node, def, key)
   if def[key] == nil then return nil end
   local seconds, message = duration.try_parse(def[key])
-  if not seconds then return fail(node, ("field %q: %s"):format(key, message)) end
+  if not seconds then return fail(field_node(node, key), ("field %q: %s"):format(key, message)) end
   return seconds
 end
 
@@ -93,16 +109,17 @@ local function parse_retry_field(node, def)
   local ok, result = pcall(retry.normalize, def.retry, "retry")
   if ok then return result end
   local found = 0
+  local field = field_node(node, "retry")
   if type(def.retry) == "table" and def.retry[1] ~= nil then
     for i, raw in ipairs(def.retry) do
       local fine, message = pcall(retry.normalize, { raw }, "retry")
       if not fine then
         found = found + 1
-        fail(node, (tostring(message):gsub("^retry%[1%]", ("retry[%d]"):format(i))))
+        fail(field_node(field, i), (tostring(message):gsub("^retry%[1%]", ("retry[%d]"):format(i))))
       end
     end
   end
-  if found == 0 then fail(node, tostring(result)) end
+  if found == 0 then fail(field, tostring(result)) end
   return nil
 end
 
@@ -216,17 +233,18 @@ end
 -- Reports every entry of LIST, the steps of PARENT, that is not a step or
 -- group node, and returns the nodes that are.
 validate_steps = function(parent, list)
+  local field = field_node(parent, "steps")
   local count = 0
   for _ in pairs(list) do count = count + 1 end
-  if count ~= #list then fail(parent, "field \"steps\" must be a list (no named keys, no holes)") end
+  if count ~= #list then fail(field, "field \"steps\" must be a list (no named keys, no holes)") end
   local nodes = {}
   for i, node in ipairs(list) do
     if type(node) == "function" then
-      fail(parent, ("steps[%d] is a function: add the field table after the name, as in step \"Name\" { run = ... }")
-        :format(i))
+      fail(field_node(field, i),
+        ("steps[%d] is a function: add the field table after the name, as in step \"Name\" { run = ... }"):format(i))
     elseif type(node) ~= "table" or (node.kind ~= "step" and node.kind ~= "group") then
-      fail(parent, ("steps[%d] must be made with step \"Name\" { ... } or group \"Name\" { ... }, got a %s")
-        :format(i, type(node)))
+      fail(field_node(field, i),
+        ("steps[%d] must be made with step \"Name\" { ... } or group \"Name\" { ... }, got a %s"):format(i, type(node)))
     else
       nodes[#nodes + 1] = node
     end
@@ -316,7 +334,8 @@ end
 -- mistake in it. A field with a mistake is left out of the spec, so no
 -- mistake is reported twice.
 local function validate_var(pb, name, raw)
-  local node = { source = pb.source, line = pb.line, what = ("variable %q"):format(tostring(name)) }
+  local node = field_node(field_node(pb, "vars"), name)
+  node.what = ("variable %q"):format(tostring(name))
   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
     fail(node, "variable names must be identifiers (letters, digits and _)")
   end
@@ -331,19 +350,19 @@ local function validate_var(pb, name, raw)
   local valid = true
   if not TYPE_SET[spec.type] then
     local hint = retry.closest(tostring(spec.type), VAR_TYPES)
-    fail(node, ("unknown type %q%s; types are %s"):format(tostring(spec.type),
+    fail(field_node(node, "type"), ("unknown type %q%s; types are %s"):format(tostring(spec.type),
       hint and (" (did you mean %q?)"):format(hint) or "", table.concat(VAR_TYPES, ", ")))
     valid = false
   end
   if spec.choices ~= nil and (type(spec.choices) ~= "table" or #spec.choices == 0) then
-    fail(node, "field \"choices\" must be a non-empty list")
+    fail(field_node(node, "choices"), "field \"choices\" must be a non-empty list")
     spec.choices, valid = nil, false
   end
   for _, key in ipairs({ "min", "max" }) do
     if raw[key] ~= nil then
       local value = spec.type == "duration" and duration.try_parse(raw[key]) or raw[key]
       if type(value) ~= "number" then
-        fail(node, ("field %q must be a number, got %s"):format(key, tostring(raw[key])))
+        fail(field_node(node, key), ("field %q must be a number, got %s"):format(key, tostring(raw[key])))
         valid = false
       else
         spec[key] = value
@@ -358,7 +377,7 @@ local function validate_var(pb, name, raw)
   if spec.default ~= nil and valid then
     local value, message = convert_var(spec, spec.default, false)
     message = message or check_bounds(spec, value)
-    if message then return fail(node, "invalid default: " .. message) end
+    if message then return fail(field_node(node, "default"), "invalid default: " .. message) end
     if spec.type == "path" and not value:match("^/") then
       value = paths.dirname(pb.path) .. "/" .. value
     end
@@ -372,10 +391,11 @@ local function validate_follow_up(pb, def)
   if def.follow_up == nil then return end
   local list = def.follow_up
   if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return fail(pb, "field \"follow_up\" must be a list of strings") end
+  local field = field_node(pb, "follow_up")
+  if type(list) ~= "table" then return fail(field, "field \"follow_up\" must be a list of strings") end
   for i, text in ipairs(list) do
     if type(text) ~= "string" then
-      fail(pb, ("follow_up[%d] must be a string, got a %s"):format(i, type(text)))
+      fail(field_node(field, i), ("follow_up[%d] must be a string, got a %s"):format(i, type(text)))
     else
       pb.follow_up[#pb.follow_up + 1] = text
     end
@@ -385,7 +405,9 @@ end
 local function validate_vars(pb, def)
   pb.var_specs, pb.var_order = {}, {}
   if def.vars == nil then return end
-  if type(def.vars) ~= "table" then return fail(pb, "field \"vars\" must be a table of variable definitions") end
+  if type(def.vars) ~= "table" then
+    return fail(field_node(pb, "vars"), "field \"vars\" must be a table of variable definitions")
+  end
   local names = {}
   for name in pairs(def.vars) do names[#names + 1] = name end
   table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
@@ -408,7 +430,7 @@ local function validate_playbook(pb, def, path)
   pb.name, pb.description, pb.path = def.name, def.description, path
   pb.steps = {}
   if type(def.steps) ~= "table" or #def.steps == 0 then
-    fail(pb, "field \"steps\" must be a non-empty list of steps")
+    fail(field_node(pb, "steps"), "field \"steps\" must be a non-empty list of steps")
   end
   if type(def.steps) == "table" then pb.steps = validate_steps(pb, def.steps) end
   check_unique_names(pb)
@@ -579,6 +601,20 @@ local function masked_io()
   return setmetatable(masked, { __index = io })
 end
 
+-- Returns the `locate` function of a playbook node (see field_node) for
+-- the table passed to the `playbook` call on line LINE of file SOURCE, or
+-- returned by SOURCE's main chunk when LINE is nil. The file is read again
+-- only when the first mistake is reported.
+local function playbook_locator(source, line)
+  local positions
+  return function(keys)
+    if positions == nil then
+      positions = source_lines.constructor(source, line and "playbook", line) or false
+    end
+    return positions and source_lines.field_line(positions, keys) or nil
+  end
+end
+
 -- Makes the environment playbook files and their recipes run in.
 local function make_env(state)
   local env = {}
@@ -593,7 +629,8 @@ local function make_env(state)
       fail(site, ("a file may declare only one playbook; the first is at line %d"):format(state.declared.line))
       return state.declared
     end
-    local pb = { kind = "playbook", source = source, line = line, what = "playbook", values = state.values }
+    local pb = { kind = "playbook", source = source, line = line, what = "playbook", values = state.values,
+                 locate = playbook_locator(source, line), keys = {} }
     state.declared = validate_playbook(pb, def, state.path)
     return state.declared
   end
@@ -706,7 +743,8 @@ local function run_file(path)
   if state.declared then return state.declared end
   if type(result) == "table" and result.kind == "playbook" then return result end
   if type(result) == "table" then
-    local pb = { kind = "playbook", source = path, line = 1, what = "playbook", values = state.values }
+    local pb = { kind = "playbook", source = path, line = 1, what = "playbook", values = state.values,
+                 locate = playbook_locator(path, nil), keys = {} }
     return validate_playbook(pb, result, path)
   end
   if #problems == 0 then
@@ -726,6 +764,7 @@ function M.check(path)
   if type(path) ~= "string" then error("playbook.check: path must be a string", 2) end
   local saved = problems
   problems = {}
+  source_lines.forget()
   local ok, pb = pcall(run_file, path)
   local found = problems
   problems = saved

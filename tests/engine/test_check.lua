@@ -85,28 +85,28 @@ playbook {
   deadline = "soon",
   steps = { step "A" { run = function() end } },
 }
-]], 1, 'playbook "x": field "deadline": "soon" is not a valid duration' },
+]], 3, 'playbook "x": field "deadline": "soon" is not a valid duration' },
   { "unknown var type", [[
 playbook {
   name = "x",
   vars = { count = { type = "int" } },
   steps = { step "A" { run = function() end } },
 }
-]], 1, 'variable "count": unknown type "int"' },
+]], 3, 'variable "count": unknown type "int"' },
   { "bad var default", [[
 playbook {
   name = "x",
   vars = { env = { default = "prod", choices = { "dev", "test" } } },
   steps = { step "A" { run = function() end } },
 }
-]], 1, 'variable "env": invalid default: "prod" is not one of the choices: dev, test' },
+]], 3, 'variable "env": invalid default: "prod" is not one of the choices: dev, test' },
   { "unknown playbook field", [[
 playbook {
   name = "x",
   step = {},
   steps = { step "A" { run = function() end } },
 }
-]], 1, 'unknown playbook field "step" (did you mean "steps"?)' },
+]], 3, 'unknown playbook field "step" (did you mean "steps"?)' },
   { "missing field table", [[
 playbook {
   name = "x",
@@ -114,7 +114,7 @@ playbook {
     step "A",
   },
 }
-]], 1, "steps[1] is a function" },
+]], 4, "steps[1] is a function" },
   { "step without name", [[
 playbook {
   name = "x",

@@ -31,13 +31,13 @@ playbook {
 -- The lines expected for MANY, in order, without the "mnem COMMAND: "
 -- prefix and the file name.
 local MANY_LINES = {
-  ':1: playbook "many": unknown playbook field "colour"',
-  ':1: playbook "many": field "deadline": "soon" is not a valid duration',
-  ':1: playbook "many": retry[1]: unknown retrier field "backof" (did you mean "backoff"?)',
-  ':1: playbook "many": retry[2]: jitter must be "none" or "full", got half',
-  ':1: variable "count": unknown type "int"',
-  ':1: variable "env": unknown variable field "descripton" (did you mean "description"?)',
-  ':1: variable "env": invalid default: "prod" is not one of the choices: dev, test',
+  ':3: playbook "many": field "deadline": "soon" is not a valid duration',
+  ':4: playbook "many": unknown playbook field "colour"',
+  ':6: variable "count": unknown type "int"',
+  ':7: variable "env": unknown variable field "descripton" (did you mean "description"?)',
+  ':7: variable "env": invalid default: "prod" is not one of the choices: dev, test',
+  ':9: playbook "many": retry[1]: unknown retrier field "backof" (did you mean "backoff"?)',
+  ':9: playbook "many": retry[2]: jitter must be "none" or "full", got half',
   ':11: step "A": unknown step field "retires" (did you mean "retry"?)',
   ':11: step "A": field "timeout": "40 minutes" is not a valid duration',
   ':12: step "B": field "run" must be a function, got a string',
