@@ -265,7 +265,7 @@ function M.with_simulator(playbook_path, options, fn)
     server = exec.spawn({ self_path, "sim", "serve", "--port", "0", "--ready-file", ready_file,
                           "--scenario", scenario }, {
       env = { MNEM_SIM_PG_HOST = pg.host, MNEM_SIM_PG_PORT = tostring(pg.port), MNEM_SIM_PG_USER = pg.user,
-              MNEM_SIM_PG_PASSWORD = pg.password },
+              MNEM_SIM_PG_PASSWORD = pg.password, MNEM_SIM_PG_DBNAME = pg.dbname or "postgres" },
       stdout = log_file, stderr = log_file,
     })
     write_abandoned_script(dir, server, pg)

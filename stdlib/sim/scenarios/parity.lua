@@ -25,6 +25,8 @@
 --   MNEM_SIM_PG_PORT      default 5432
 --   MNEM_SIM_PG_USER      default postgres
 --   MNEM_SIM_PG_PASSWORD  default "mnem-sim-password" (stored as SecureString)
+--   MNEM_SIM_PG_DBNAME    default postgres: the database the simulator
+--                         connects to when it creates an instance's DBName
 --
 -- The test environment's SSM parameters still describe the database it used
 -- before: the same server on a port where nothing listens (5439) and the
@@ -43,6 +45,7 @@ local pg = {
   port = math.tointeger(tonumber(env("MNEM_SIM_PG_PORT", "5432"))) or 5432,
   user = env("MNEM_SIM_PG_USER", "postgres"),
   password = env("MNEM_SIM_PG_PASSWORD", "mnem-sim-password"),
+  dbname = env("MNEM_SIM_PG_DBNAME", "postgres"),
 }
 
 -- The database each environment's SSM parameters point at before any playbook runs.

@@ -60,20 +60,36 @@ local function apply_pending(inst)
   inst.pending = {}
 end
 
+-- Returns the pg.connect settings of an administrator connection to the
+-- PostgreSQL server at INST's endpoint. The user, password and maintenance
+-- database come from the scenario's `postgres` table when it names a user
+-- (the server the simulator was given), else from the instance's master
+-- user and password and database "postgres".
+local function admin_connection(world, inst)
+  local ep = inst.fields.Endpoint
+  local server = type(world.scenario.postgres) == "table" and world.scenario.postgres or {}
+  local settings = { host = ep.Address, port = tostring(ep.Port), connect_timeout = 5,
+                     dbname = type(server.dbname) == "string" and server.dbname or "postgres" }
+  if type(server.user) == "string" then
+    settings.user, settings.password = server.user, server.password
+  else
+    settings.user, settings.password = inst.fields.MasterUsername, inst.password
+  end
+  return settings
+end
+
 -- Creates the instance's initial database (DBName) on the scenario's
--- PostgreSQL server, as RDS does at the end of `creating`. A failure is
--- logged, not raised: the instance still becomes available.
-local function create_initial_database(inst)
+-- PostgreSQL server, as RDS does at the end of `creating`, and for an
+-- instance the scenario declares, when the scenario is loaded. A failure
+-- is logged, not raised: the instance still becomes available.
+local function create_initial_database(world, inst)
   local name = inst.fields.DBName
   if not name or not inst.real_endpoint or not inst.fields.Engine:find("postgres", 1, true) then return end
-  local ep = inst.fields.Endpoint
   local loaded, pg = pcall(require, "pg")
   local ok, err = loaded, pg
   if loaded then
     ok, err = pcall(function()
-      local conn <close> = pg.connect{ host = ep.Address, port = tostring(ep.Port), dbname = "postgres",
-                                       user = inst.fields.MasterUsername, password = inst.password,
-                                       connect_timeout = 5 }
+      local conn <close> = pg.connect(admin_connection(world, inst))
       if not conn:query_one("select 1 as present from pg_database where datname = $1", name) then
         conn:exec("CREATE DATABASE " .. pg.quote_ident(name))
       end
@@ -87,12 +103,12 @@ end
 
 -- Ends every phase of INST that is over at time NOW; returns false once the
 -- instance has been deleted.
-local function advance_instance(inst, now)
+local function advance_instance(world, inst, now)
   while inst.phases[1] and inst.phases[1].ends <= now do
     local phase = table.remove(inst.phases, 1)
     if phase.status == "creating" then
       inst.fields.InstanceCreateTime = phase.ends
-      create_initial_database(inst)
+      create_initial_database(world, inst)
     end
     if phase.apply_pending then apply_pending(inst) end
     if phase.status == "deleting" then return false end
@@ -104,7 +120,7 @@ local function advance(world)
   local st = state(world)
   local now = world:now()
   for id, inst in pairs(st.instances) do
-    if not advance_instance(inst, now) then st.instances[id] = nil end
+    if not advance_instance(world, inst, now) then st.instances[id] = nil end
   end
 end
 
@@ -621,6 +637,7 @@ local function scenario_instance(world, spec, where)
     inst.fields.Endpoint = { Address = spec.endpoint.address, Port = math.tointeger(spec.endpoint.port),
                              HostedZoneId = "Z29XKXDKYMONMX" }
   end
+  create_initial_database(world, inst)
 end
 
 --- Sets up the RDS state from the scenario's `rds` SECTION.
