@@ -601,6 +601,94 @@ local function masked_io()
   return setmetatable(masked, { __index = io })
 end
 
+-- Returns the folders package.path searches, in order: the playbook's
+-- folder, then those of MNEM_PATH (see mnem.paths).
+local function search_folders()
+  local folders, seen = {}, {}
+  for template in package.path:gmatch("[^;]+") do
+    local folder = template:match("^(.*)/%?%.lua$")
+    if folder and not seen[folder] then
+      seen[folder] = true
+      folders[#folders + 1] = folder
+    end
+  end
+  return folders
+end
+
+-- Adds to NAMES the modules of folder ROOT whose names start with PREFIX
+-- (such as "recipes."), found in ROOT/PREFIX as FILE.lua and FILE/init.lua.
+local function add_folder_modules(names, root, prefix)
+  local sys = require("mnem._sys")
+  local folder = root .. (prefix == "" and "" or "/" .. prefix:sub(1, -2):gsub("%.", "/"))
+  for _, entry in ipairs(sys.list_dir(folder) or {}) do
+    local module = entry:match("^(.+)%.lua$")
+    if module then
+      names[#names + 1] = prefix .. module
+    elseif sys.stat(folder .. "/" .. entry .. "/init.lua") then
+      names[#names + 1] = prefix .. entry
+    end
+  end
+end
+
+-- Returns the names of the modules a playbook can require near NAME: the
+-- built-in library's and those in FOLDERS under NAME's own prefix.
+local function module_names(name, folders)
+  local names = {}
+  for _, path in ipairs(require("mnem._embed").list("bytecode/")) do
+    local module = path:match("^bytecode/(.+)%.lua$")
+    if module then names[#names + 1] = (module:gsub("/init$", ""):gsub("/", ".")) end
+  end
+  for module in pairs(package.preload) do names[#names + 1] = module end
+  local prefix = name:match("^(.*%.)[^.]*$") or ""
+  for _, folder in ipairs(folders) do add_folder_modules(names, folder, prefix) end
+  table.sort(names)
+  return names
+end
+
+-- Splits module NAME into its prefix ("recipes.", or "" without a dot) and
+-- its last part.
+local function split_module(name)
+  local prefix, last = name:match("^(.*%.)([^.]*)$")
+  return prefix or "", last or name
+end
+
+-- Returns the name among NAMES that module NAME most likely misspells, or
+-- nil. The prefix is matched first, then the last part among the modules
+-- of that prefix, so "recipes.nowhere" suggests no unrelated recipe.
+local function closest_module(name, names)
+  local by_prefix, prefixes = {}, {}
+  for _, known in ipairs(names) do
+    local prefix, last = split_module(known)
+    if not by_prefix[prefix] then
+      by_prefix[prefix] = {}
+      prefixes[#prefixes + 1] = prefix
+    end
+    table.insert(by_prefix[prefix], last)
+  end
+  local prefix, last = split_module(name)
+  if not by_prefix[prefix] then prefix = prefix ~= "" and retry.closest(prefix, prefixes) end
+  local hint = prefix and retry.closest(last, by_prefix[prefix])
+  return hint and prefix .. hint
+end
+
+-- Returns require(NAME) for a module that is not in the playbook's folder
+-- or MNEM_PATH. When NAME is found nowhere, raises at the playbook line
+-- that required it, with the closest module name and the folders searched
+-- on one line, in place of Lua's list of every file tried.
+local function require_elsewhere(name)
+  local ok, result = pcall(require, name)
+  if ok then return result end
+  if type(name) ~= "string" or not tostring(result):find(("module '%s' not found:"):format(name), 1, true) then
+    error(result, 0)
+  end
+  local folders = search_folders()
+  local hint = closest_module(name, module_names(name, folders))
+  local searched = #folders > 0 and table.concat(folders, ", ") .. " and mnem's built-in library"
+    or "mnem's built-in library"
+  misuse.raise(("module %q not found%s; searched %s"):format(name,
+    hint and (" (did you mean %q?)"):format(hint) or "", searched), 2)
+end
+
 -- Returns the `locate` function of a playbook node (see field_node) for
 -- the table passed to the `playbook` call on line LINE of file SOURCE, or
 -- returned by SOURCE's main chunk when LINE is nil. The file is read again
@@ -648,7 +736,7 @@ local function make_env(state)
     if name == "io" then return dsl.io end
     if package.loaded[name] ~= nil then return package.loaded[name] end
     local file = type(name) == "string" and package.searchpath(name, package.path)
-    if not file then return require(name) end
+    if not file then return require_elsewhere(name) end
     local chunk, message = loadfile(file, "t", env)
     if not chunk then error(message, 0) end
     local result = chunk(name, file)

@@ -45,7 +45,7 @@ local missing = require("recipes.nowhere")
 playbook { name = "x", steps = { step "A" { run = function() end } } }
 ]])
   t.eq(status, 2)
-  t.contains(err, "module 'recipes.nowhere' not found")
+  t.contains(err, 'playbook.lua:1: module "recipes.nowhere" not found; searched ')
 end)
 
 t.test("sleep rejects bad duration", function()
