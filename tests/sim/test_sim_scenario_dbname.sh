@@ -10,7 +10,9 @@ sim_pid=
 db="mnem_scenario_db_$$"
 cleanup() {
   [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null
-  psql -q -X -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  for name in "$db" "${db}_untouched"; do
+    psql -q -X -d postgres -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1
+  done
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -28,7 +30,7 @@ local pg = {
 }
 return {
   name = "shop",
-  postgres = pg,
+  postgres = os.getenv("SHOP_NO_ADMIN") == nil and pg or nil,
   rds = {
     endpoint = { address = pg.host, port = pg.port },
     instances = { {
@@ -67,6 +69,20 @@ i=0
 while [ ! -s "$dir/ready2.json" ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
 check "the simulator starts again" test -s "$dir/ready2.json"
 check "no warning on the second start" sh -c "! grep -q 'could not create' '$dir/sim2.log'"
+kill "$sim_pid" 2>/dev/null
+wait "$sim_pid" 2>/dev/null
+sim_pid=
+
+# Without a postgres table the scenario's server is left alone.
+SHOP_NO_ADMIN=1 SHOP_DB_NAME=${db}_untouched MNEM_SIM_PG_HOST=$PGHOST MNEM_SIM_PG_PORT=$PGPORT \
+  MNEM_SIM_PG_USER=$PGUSER \
+  "$MNEM" sim serve --port 0 --ready-file "$dir/ready3.json" --scenario "$dir/shop.lua" >"$dir/sim3.log" 2>&1 &
+sim_pid=$!
+i=0
+while [ ! -s "$dir/ready3.json" ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
+check "the simulator starts without postgres" test -s "$dir/ready3.json"
+present=$(psql -X -At -d postgres -c "select count(*) from pg_database where datname = '${db}_untouched'")
+check "no database without a postgres table" test "$present" = 0
 kill "$sim_pid" 2>/dev/null
 wait "$sim_pid" 2>/dev/null
 sim_pid=

@@ -129,7 +129,10 @@ return {
   profiles = { "mnemosys-dev", "mnemosys-test" },
   time_scale = 40,
   seed = 20240611,
-  postgres = pg,
+  -- The server is the simulator's to change (it creates mnemosys_dev at
+  -- start) only when it was given one, not a server that happens to
+  -- listen on 127.0.0.1:5432.
+  postgres = os.getenv("MNEM_SIM_PG_HOST") and pg or nil,
 
   sts = { user = "ops-rehearsal" },
 

@@ -79,9 +79,9 @@ local function admin_connection(world, inst)
 end
 
 -- Creates the instance's initial database (DBName) on the scenario's
--- PostgreSQL server, as RDS does at the end of `creating`, and for an
--- instance the scenario declares, when the scenario is loaded. A failure
--- is logged, not raised: the instance still becomes available.
+-- PostgreSQL server when it is missing, as RDS does at the end of
+-- `creating`. A failure is logged, not raised: the instance still becomes
+-- available.
 local function create_initial_database(world, inst)
   local name = inst.fields.DBName
   if not name or not inst.real_endpoint or not inst.fields.Engine:find("postgres", 1, true) then return end
@@ -637,7 +637,9 @@ local function scenario_instance(world, spec, where)
     inst.fields.Endpoint = { Address = spec.endpoint.address, Port = math.tointeger(spec.endpoint.port),
                              HostedZoneId = "Z29XKXDKYMONMX" }
   end
-  create_initial_database(world, inst)
+  -- Only a server the scenario hands over in `postgres` is changed when
+  -- the scenario loads, never one that merely listens at the endpoint.
+  if type(world.scenario.postgres) == "table" then create_initial_database(world, inst) end
 end
 
 --- Sets up the RDS state from the scenario's `rds` SECTION.
