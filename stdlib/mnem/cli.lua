@@ -25,7 +25,7 @@ local COMMANDS = {
   { name = "report", module = "mnem.cmd.report" },
   { name = "aws", module = "mnem.cmd.aws" },
   { name = "sim", module = "mnem.cmd.sim" },
-  { name = "script", module = "mnem.cmd.script", hidden = true },
+  { name = "script", module = "mnem.cmd.script" },
 }
 
 local by_name = {}
@@ -41,10 +41,8 @@ local function print_help()
   local out = { ("mnem %s: run operations playbooks against AWS and PostgreSQL"):format(M.VERSION),
                 "", "usage: mnem COMMAND [ARGS]", "", "commands:" }
   for _, c in ipairs(COMMANDS) do
-    if not c.hidden then
-      local module = load_command(c)
-      out[#out + 1] = ("  %-8s %s"):format(c.name, module and module.summary or "(not available in this build)")
-    end
+    local module = load_command(c)
+    out[#out + 1] = ("  %-8s %s"):format(c.name, module and module.summary or "(not available in this build)")
   end
   out[#out + 1] = ""
   out[#out + 1] = "mnem help COMMAND shows one command's options; mnem --version prints the version."
@@ -57,6 +55,16 @@ end
 function M.usage_error(message)
   return setmetatable({ message = message, exit = M.EXIT.usage },
     { __tostring = function(e) return e.message end })
+end
+
+-- Returns " (did you mean X?)" for the name among the keys of NAMES
+-- closest to NAME, or "" when none is close.
+local function did_you_mean(name, names)
+  local list = {}
+  for known in pairs(names) do list[#list + 1] = known end
+  table.sort(list)
+  local hint = require("mnem.retry").closest(name, list)
+  return hint and (" (did you mean %s?)"):format(hint) or ""
 end
 
 --- Parses ARGS against SPEC, a table of option name (with its dashes) to
@@ -76,7 +84,8 @@ function M.parse_args(args, spec, command)
       name = name or a
       local kind = spec[name]
       if not kind then
-        error(M.usage_error(("mnem %s: unknown option %s (see mnem help %s)"):format(command, name, command)), 0)
+        error(M.usage_error(("mnem %s: unknown option %s%s; see mnem help %s"):format(command, name,
+          did_you_mean(name, spec), command)), 0)
       end
       local key = name:gsub("^%-+", ""):gsub("%-", "_")
       if kind == "flag" then
@@ -146,7 +155,8 @@ function M.main(args)
   end
   local entry = by_name[first]
   if not entry then
-    io.stderr:write(("mnem: unknown command %q; run mnem --help for the list\n"):format(first))
+    io.stderr:write(("mnem: unknown command %q%s; run mnem --help for the list\n"):format(first,
+      did_you_mean(first, by_name)))
     return M.EXIT.usage
   end
   local module, load_error = load_command(entry)

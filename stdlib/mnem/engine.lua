@@ -444,8 +444,8 @@ local function run_step(run, node, parent_deadline, parent_what)
     run.rec:event("attempt", { step = node.name, attempt = attempt })
     local ok, result = guarded_call(("step %q"):format(node.name), deadline, what, node.run, ctx)
     if ok and result ~= nil and type(result) ~= "table" then
-      ok, result = false, ("step %q: run returned a %s; return a table of outputs or nothing"):format(node.name,
-        type(result))
+      ok, result = false, ("%s:%d: step %q: run returned a %s; return a table of outputs or nothing"):format(
+        node.source, node.line, node.name, type(result))
     end
     if ok then
       run.outputs[node.name] = result
@@ -546,7 +546,10 @@ local function run_rollbacks(run)
         run.rollback_interrupted = { step = node.name, error = err }
         run.rec:event("rollback_finish", { step = node.name, status = "interrupted", error = err,
                                            duration = sys.monotonic() - started })
-        log.error("rollback interrupted: " .. error_text(err))
+        -- The error's own text ("interrupted: interrupted by SIGINT")
+        -- would repeat the word, so the signal is named directly.
+        local signal = type(err) == "table" and rawget(err, "signal") or sys.signal() or "a signal"
+        log.error(("rollback of step %q interrupted by %s"):format(node.name, signal))
       else
         run.rollback_failed[#run.rollback_failed + 1] = { step = node.name, error = err }
         run.rec:event("rollback_finish", { step = node.name, status = "failed", error = err,
@@ -594,6 +597,12 @@ local function plain_replace(text, from, to)
   return table.concat(out)
 end
 
+-- Adds "  at FILE:LINE" to LINES when ERR is an error value that names the
+-- playbook line it was made at. A string error has its position in its text.
+local function add_where(lines, err)
+  if errors.is(err) and type(err.where) == "string" then lines[#lines + 1] = "  at " .. err.where end
+end
+
 local function final_message(run, status, err, failed_step)
   local lines = {}
   local took = duration.format(sys.monotonic() - run.started)
@@ -611,7 +620,7 @@ local function final_message(run, status, err, failed_step)
       run.pb.name, failed_step, run.signal, stopped and ("rollback of step %q"):format(stopped.step) or "rollbacks",
       took, run_name)
     lines[#lines + 1] = "error: " .. error_text(err)
-    if errors.is(err) and type(err.where) == "string" then lines[#lines + 1] = "  at " .. err.where end
+    add_where(lines, err)
   elseif status == "interrupted" then
     lines[#lines + 1] = ("playbook %q interrupted by %s during step %q after %s (%s)"):format(run.pb.name,
       run.signal, failed_step, took, run_name)
@@ -619,11 +628,12 @@ local function final_message(run, status, err, failed_step)
     lines[#lines + 1] = ("playbook %q failed at step %q after %s (%s)"):format(run.pb.name, failed_step, took,
       run_name)
     lines[#lines + 1] = "error: " .. error_text(err)
-    if errors.is(err) and type(err.where) == "string" then lines[#lines + 1] = "  at " .. err.where end
+    add_where(lines, err)
   end
   if #run.rolled_back > 0 then lines[#lines + 1] = "rolled back: " .. names(run.rolled_back) end
   for _, f in ipairs(run.rollback_failed) do
     lines[#lines + 1] = ("rollback of %q failed: %s"):format(f.step, error_text(f.error))
+    add_where(lines, f.error)
   end
   if run.rollback_interrupted then
     lines[#lines + 1] = ("rollback of %q interrupted by %s"):format(run.rollback_interrupted.step, run.rollback_signal)
@@ -643,6 +653,7 @@ local function final_message(run, status, err, failed_step)
   end
   for _, f in ipairs(run.always_failed) do
     lines[#lines + 1] = ("always-step %q failed: %s"):format(f.step, error_text(f.error))
+    add_where(lines, f.error)
   end
   for _, text in ipairs(run.follow_up) do lines[#lines + 1] = "follow-up: " .. text end
   lines[#lines + 1] = "record: " .. run.rec.path

@@ -47,6 +47,22 @@ local function one_line(value)
   return (t:gsub("%s*\n%s*", " | "))
 end
 
+-- Returns how a rollback that ended with STATUS and error ERR (or nil)
+-- reads in the report. A signal's error text, "interrupted: interrupted by
+-- SIGINT", would repeat the word after "rollback interrupted", so it gives
+-- "rollback interrupted by SIGINT" and the line it stopped at.
+local function rollback_outcome(status, err)
+  if status == "ok" then return "undone" end
+  if status == "interrupted" and type(err) == "table" and err.kind == "interrupted"
+    and type(err.message) == "string" then
+    local place = type(err.where) == "string" and (" (at " .. err.where .. ")") or ""
+    return "rollback " .. scalar_text(err.message) .. place
+  end
+  local outcome = status == "interrupted" and "rollback interrupted" or "rollback failed"
+  if err == nil then return outcome end
+  return outcome .. ": " .. one_line(err)
+end
+
 local function clock(time)
   return time and time:match("T(%d%d:%d%d:%d%d)") or "?"
 end
@@ -238,10 +254,9 @@ function M.build(events, truncated)
                                     details = e.details, time = e.time, dry_run = e.dry_run }
     elseif kind == "rollback_finish" then
       r.rollbacks[#r.rollbacks + 1] = { step = e.step, status = e.status, error = e.error and one_line(e.error),
-                                        time = e.time }
+                                        outcome = rollback_outcome(e.status, e.error), time = e.time }
       if e.status ~= "ok" then
-        local outcome = e.status == "interrupted" and "rollback interrupted: " or "rollback failed: "
-        failed_rollbacks[#failed_rollbacks + 1] = { step = e.step, problem = outcome .. one_line(e.error) }
+        failed_rollbacks[#failed_rollbacks + 1] = { step = e.step, problem = rollback_outcome(e.status, e.error) }
       end
     elseif kind == "follow_up" then
       add_once(r.follow_up, e.text)
@@ -369,9 +384,7 @@ function M.markdown(r)
     add("### Rolled back")
     add()
     for _, b in ipairs(r.rollbacks) do
-      local outcome = ({ ok = "undone", interrupted = "rollback interrupted" })[b.status] or "rollback failed"
-      add(("- %s: %s%s"):format(b.step, outcome,
-        b.error and (": " .. b.error) or ""))
+      add(("- %s: %s"):format(b.step, b.outcome))
     end
   end
 

@@ -79,7 +79,10 @@ check "report names stopped rollback" \
   grep -q 'Interrupted: by SIGINT during the rollback of step "Hold"' "$dir/report"
 check "report lists rollbacks not run" grep -q 'Create: rollback not run (interrupted)' "$dir/report"
 check "report shows rollback interrupted" grep -q 'Hold: rollback interrupted' "$dir/report"
-check "report uses the error's own text" grep -q 'Hold: rollback interrupted: interrupted: interrupted by SIGINT' "$dir/report"
+check "report names the signal once" grep -q 'Hold: rollback interrupted by SIGINT' "$dir/report"
+check "report does not repeat interrupted" sh -c "! grep -q 'interrupted: interrupted' '$dir/report'"
+check "log does not repeat interrupted" sh -c "! grep -q 'interrupted: interrupted' '$dir/err'"
+check "log names the stopped rollback" grep -q 'rollback of step "Hold" interrupted by SIGINT' "$dir/err"
 check "report does not repeat the code" sh -c "! grep -q 'interrupted Interrupted' '$dir/report'"
 
 # With --rollback-on-interrupt, SIGINT stops a step and SIGTERM then stops
