@@ -19,6 +19,7 @@ local faults_module = require("sim.faults")
 local log = require("mnem.log")
 local model = require("aws.model")
 local protocol = require("aws.protocol")
+local secret = require("mnem.secret")
 local server = require("mnem._server")
 local sim_auth = require("sim.auth")
 local sys = require("mnem._sys")
@@ -335,7 +336,7 @@ local function handle_api(sim, req)
       return error_response(m, codec, failure.code, failure.message, failure.status, request_id, true), "-", "-"
     end
     return error_response(m, codec, "UnrecognizedService", ("mnem simulator does not simulate service %s"):format(
-      auth.service), 400, request_id, true), auth.service, "-"
+      auth.service), 400, request_id, true), secret.redact(auth.service), "-"
   end
   local m, codec, proto = load_model(module)
   if not unsigned then
@@ -408,19 +409,38 @@ local function handle_listener(sim, listener, req)
   return { status = status or 200, headers = list, body = body or "" }
 end
 
+-- Writes one request line to standard error in mnem.log's layout (text:
+-- "HH:MM:SS info MESSAGE", json: FIELDS with time, level and message),
+-- but without mnem.log's search for secret values. A value search would
+-- mask every "3" of the time, the status and the request id once a client
+-- stored "3" as a SecureString. So the caller masks the fields instead:
+-- the line contains the simulator's own words, and each field a client
+-- chooses freely is passed through secret.redact before it gets here.
+local function write_request_line(message, fields)
+  local now = sys.now()
+  if log.format() == "json" then
+    local seconds = math.floor(now)
+    fields.time = os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(math.floor((now - seconds) * 1000))
+    fields.level, fields.message = "info", "request"
+    io.stderr:write(cjson.encode(fields), "\n")
+  else
+    io.stderr:write(os.date("%H:%M:%S", math.floor(now)), " info ", message, "\n")
+  end
+end
+
+-- Logs one request. SERVICE and OPERATION are the simulator's names (a
+-- module name and an operation of its model), "-" or text a client chose
+-- that the caller has masked already. Status, error code, duration and
+-- request id are the simulator's own.
 local function log_request(sim, resp, service, operation, started, request_id)
   if not sim.log then return end
   local status = resp.drop and "dropped" or tostring(resp.status)
   if resp.error_code then status = status .. " " .. resp.error_code end
   local duration_ms = (sys.monotonic() - started) * 1000
   local message = ("%s.%s %s %.1fms %s"):format(service, operation, status, duration_ms, request_id or "-")
-  if log.format() == "json" then
-    log.info("request", { service = service, operation = operation, status = resp.drop and 0 or resp.status,
-      code = resp.error_code, dropped = resp.drop or nil, duration_ms = duration_ms, request_id = request_id,
-      delay = resp.delay })
-  else
-    log.info(message)
-  end
+  write_request_line(message, { service = service, operation = operation, status = resp.drop and 0 or resp.status,
+    code = resp.error_code, dropped = resp.drop or nil, duration_ms = duration_ms, request_id = request_id,
+    delay = resp.delay })
 end
 
 --- Handles one request REQ (as mnem._server passes it). Returns the
@@ -430,8 +450,8 @@ function Sim:handle(req)
   local listener = self.listeners_by_port[req.local_port]
   if listener then
     local resp = handle_listener(self, listener, req)
-    log_request(self, resp, "elb", listener.load_balancer .. ":" .. listener.port .. " " .. req.method .. " "
-      .. req.path, started, nil)
+    log_request(self, resp, "elb", listener.load_balancer .. ":" .. listener.port .. " "
+      .. secret.redact(req.method .. " " .. req.path), started, nil)
     return resp
   end
   local resp, service, operation = handle_api(self, req)
