@@ -327,6 +327,37 @@ local function route_of(client, svc)
   return route
 end
 
+-- Returns "the request's Name is \"/app/key\"" for the one required
+-- member of OPERATION's input that PARAMS sets to a string, a number or a
+-- list of strings, or nil when the input has no such member or more than
+-- one required member.
+local function identifying_parameter(svc, operation, params)
+  local op = svc.model:operation(operation)
+  local input = op and op.input and svc.model:shape(op.input.shape)
+  local required = input and input.required
+  if type(required) ~= "table" or #required ~= 1 or type(params) ~= "table" then return nil end
+  local member, value = required[1], params[required[1]]
+  if type(value) == "string" or type(value) == "number" then
+    return ("the request's %s is \"%s\""):format(member, tostring(value))
+  end
+  if type(value) ~= "table" or #value == 0 then return nil end
+  local items = {}
+  for i, item in ipairs(value) do
+    if type(item) ~= "string" then return nil end
+    items[i] = '"' .. item .. '"'
+  end
+  return ("the request's %s are %s"):format(member, table.concat(items, ", "))
+end
+
+-- Fills in the empty message of error response ERR (SSM sends
+-- ParameterNotFound with none) with the request's identifying parameter,
+-- so the error names the resource it is about.
+local function fill_empty_message(svc, operation, params, err)
+  if err.kind ~= "aws" or err.stage or (err.message ~= nil and err.message ~= "") then return end
+  local identifying = identifying_parameter(svc, operation, params)
+  if identifying then err.message = "no message in the response; " .. identifying end
+end
+
 -- Returns output, request_id, or nil and an aws.errors value.
 local function attempt(client, svc, operation, request, override)
   local s = settings(client)
@@ -381,6 +412,7 @@ function Client:_send(svc, operation, params, creds, retried)
       return output
     end
     err.attempts = tries
+    fill_empty_message(svc, operation, params, err)
     local delay, cost = policy:decide(err, tries)
     local remaining = engine_remaining()
     if delay and remaining then

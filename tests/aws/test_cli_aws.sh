@@ -63,7 +63,7 @@ if [ $status -eq 2 ] && grep -q 'one JSON object' "$DIR/err"; then t_pass "non-o
 else t_fail "non-object JSON exits 2" "status $status: $(cat "$DIR/err")"; fi
 
 "$MNEM" aws ssm get-paramter --endpoint-url "$URL" >"$DIR/out" 2>"$DIR/err"; status=$?
-if [ $status -eq 2 ] && grep -q 'did you mean get_parameter' "$DIR/err"; then t_pass "unknown operation suggests name"
+if [ $status -eq 2 ] && grep -q 'did you mean get-parameter' "$DIR/err"; then t_pass "unknown operation suggests name"
 else t_fail "unknown operation suggests name" "status $status: $(cat "$DIR/err")"; fi
 
 "$MNEM" aws nosuch describe-things >"$DIR/out" 2>"$DIR/err"; status=$?

@@ -128,6 +128,28 @@ local function list_operations(service)
   return cli.EXIT.ok
 end
 
+-- Raises the usage error for operation TYPED, which model M lacks, with
+-- the closest operation written in the form the user typed: the AWS CLI
+-- form (get-parameter), boto3 snake case (get_parameter) or the API name
+-- (GetParameter).
+local function unknown_operation(service, m, typed)
+  local model = require("aws.model")
+  local candidates = {}
+  for _, name in ipairs(m:operation_names()) do
+    local snake = model.snake_case(name)
+    if typed:find("-", 1, true) then
+      candidates[#candidates + 1] = (snake:gsub("_", "-"))
+    elseif typed:find("^%u") then
+      candidates[#candidates + 1] = name
+    else
+      candidates[#candidates + 1] = snake
+    end
+  end
+  local close = require("aws.client").closest(typed, candidates)
+  usage_error(("%s has no operation %s%s; `mnem aws %s` lists them"):format(service, typed,
+    close and (" (did you mean " .. close .. "?)") or "", service))
+end
+
 local function decode_params(text)
   if text == nil then return {} end
   local ok, params = pcall(cjson.decode, text)
@@ -135,6 +157,16 @@ local function decode_params(text)
     usage_error("the parameters must be one JSON object, such as '{\"Name\": \"x\"}'; got " .. text)
   end
   return params
+end
+
+-- Returns true when OUTPUT (of an SSM read) has a SecureString parameter.
+local function has_secure_string(output)
+  if type(output) ~= "table" then return false end
+  local list = type(output.Parameters) == "table" and output.Parameters or {}
+  for _, p in ipairs({ output.Parameter, table.unpack(list) }) do
+    if type(p) == "table" and p.Type == "SecureString" then return true end
+  end
+  return false
 end
 
 local function output_shape(m, operation)
@@ -158,13 +190,24 @@ function M.main(args)
   local client = require("aws").client{ region = options.region, profile = options.profile,
                                         endpoint_url = options.endpoint_url }
   local svc = client[canonical]
+  if not svc.model:operation(operation) then unknown_operation(service, svc.model, positional[2]) end
   local called, result = pcall(function() return svc[operation](params) end)
   if not called then
     if errors.is(result) then
       io.stderr:write(secret.redact("mnem aws: " .. tostring(result)), "\n")
       return cli.EXIT.failed
     end
-    usage_error(tostring(result))
+    -- A misuse error names the Lua line that raised it, which is mnem's
+    -- own code here, not anything the user wrote.
+    usage_error((tostring(result):gsub("^[^%s:]+%.lua:%d+: ", "")))
+  end
+  -- NOTE: a SecureString read without WithDecryption is masked too, although
+  -- AWS returns it encrypted. Emulators built on moto return "kms:KEY_ID:"
+  -- followed by the plaintext there (moto's ssm backend, Parameter.encrypt),
+  -- and mnem cannot tell which kind of endpoint sent the response.
+  if canonical == "ssm" and params.WithDecryption ~= true and has_secure_string(result) then
+    io.stderr:write("mnem aws: note: SecureString values are masked; without WithDecryption they are the"
+      .. " encrypted values, not the plaintext\n")
   end
   local shape = output_shape(svc.model, operation)
   if options.query then
