@@ -1,6 +1,6 @@
 # An RDS PostgreSQL instance that a scenario declares with a db_name gets
 # that database on the scenario's server when the scenario is loaded, so a
-# rehearsed migration finds it. This holds under `mnem sim serve` (on the
+# rehearsed migration finds it. That is the case under `mnem sim serve` (on the
 # test harness's server) and in a rehearsal, whose throwaway server reaches
 # the scenario through the MNEM_SIM_PG_* variables.
 . tests/lib/t.sh
