@@ -165,6 +165,9 @@ function M.main(args)
   -- the start, so a command that prints them (a step running `env`) shows
   -- the mask even before any AWS or pg call has read them.
   for _, name in ipairs(SECRET_VARIABLES) do secret.mark(os.getenv(name)) end
+  -- Logs go to stderr unbuffered. Line buffering keeps what a command
+  -- prints to stdout in order with them when both go to one pipe or file.
+  io.stdout:setvbuf("line")
   local rest = table.move(args, 2, #args, 1, {})
   for _, a in ipairs(rest) do
     if a == "--help" or a == "-h" then

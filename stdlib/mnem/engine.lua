@@ -669,6 +669,8 @@ local function final_message(run, status, err, failed_step)
     text = plain_replace(text, run.rec.id, id_token)
     text = secret.redact(text)
     text = plain_replace(plain_replace(text, path_token, run.rec.path), id_token, run.rec.id)
+    -- What the playbook printed to a piped stdout comes before the summary.
+    io.stdout:flush()
     io.stderr:write(text, "\n")
   end
 end

@@ -260,7 +260,10 @@ function M.with_simulator(playbook_path, options, fn)
     pg = throwaway_pg.start{ on_folder = function(pg_dir, stop_argv)
       write_abandoned_script(dir, nil, { dir = pg_dir, stop_argv = stop_argv })
     end }
-    local self_path = assert(sys.realpath("/proc/self/exe"))
+    -- When the binary was replaced after mnem started (a rebuild), the
+    -- link names a deleted file and has no real path; executing the link
+    -- itself still starts this same program.
+    local self_path = sys.realpath("/proc/self/exe") or "/proc/self/exe"
     local ready_file, log_file = dir .. "/ready.json", options.sim_log or (dir .. "/simulator.log")
     server = exec.spawn({ self_path, "sim", "serve", "--port", "0", "--ready-file", ready_file,
                           "--scenario", scenario }, {
