@@ -6,101 +6,9 @@
 -- so the file is read again and tokenized. Only constructors written in
 -- place are found: a field whose value is a variable has its own line, but
 -- the fields of the table the variable refers to are not known.
+local lua_tokens = require("mnem.lua_tokens")
+
 local M = {}
-
--- Operators of two or three characters, so that "==" is not read as "=".
-local OPERATORS = { "...", "==", "~=", "<=", ">=", "..", "::", "//", "<<", ">>" }
-
-local KEYWORDS = {}
-for word in ([[and break do else elseif end false for function goto if in local nil not or repeat return then
-  true until while]]):gmatch("%a+") do
-  KEYWORDS[word] = true
-end
-
--- Keywords that open a block closed by `end` (`while` and `for` open
--- theirs with `do`), or by `until` for `repeat`.
-local BLOCK_OPENERS = { ["function"] = true, ["if"] = true, ["do"] = true, ["repeat"] = true }
-local BLOCK_CLOSERS = { ["end"] = true, ["until"] = true }
-
--- Returns the number of newlines in SOURCE from FIRST to LAST.
-local function newlines(source, first, last)
-  local _, count = source:sub(first, last):gsub("\n", "")
-  return count
-end
-
--- Returns the position of the last character of the long bracket opened
--- at POSITION with LEVEL "=" signs, or the end of SOURCE when unclosed.
-local function long_bracket_end(source, position, level)
-  local _, last = source:find("]" .. level .. "]", position, true)
-  return last or #source
-end
-
--- Returns the position of the closing quote of the short string opened at
--- POSITION, or the end of SOURCE when unclosed. An escaped newline belongs
--- to the string.
-local function short_string_end(source, position)
-  local quote = source:sub(position, position)
-  local i = position + 1
-  while i <= #source do
-    local c = source:sub(i, i)
-    if c == "\\" then
-      i = i + 2
-    elseif c == quote then
-      return i
-    else
-      i = i + 1
-    end
-  end
-  return #source
-end
-
-local function operator_at(source, position)
-  for _, op in ipairs(OPERATORS) do
-    if source:sub(position, position + #op - 1) == op then return op end
-  end
-  return source:sub(position, position)
-end
-
--- Splits Lua SOURCE into tokens { kind, text, line }, kind being "name",
--- "keyword", "string", "number" or "punct". Comments and white space are
--- skipped. The text of a string token keeps its quotes.
-local function tokenize(source)
-  local tokens, position, line = {}, 1, 1
-  local function add(kind, last)
-    tokens[#tokens + 1] = { kind = kind, text = source:sub(position, last), line = line }
-    line = line + newlines(source, position, last)
-    position = last + 1
-  end
-  while position <= #source do
-    local c = source:sub(position, position)
-    if c == "\n" then
-      line, position = line + 1, position + 1
-    elseif c:find("%s") then
-      position = position + 1
-    elseif source:sub(position, position + 1) == "--" then
-      local level = source:match("^%-%-%[(=*)%[", position)
-      local last = level and long_bracket_end(source, position, level)
-        or (source:find("\n", position, true) or #source + 1) - 1
-      line = line + newlines(source, position, last)
-      position = last + 1
-    elseif source:find("^%[=*%[", position) then
-      add("string", long_bracket_end(source, position, source:match("^%[(=*)%[", position)))
-    elseif c == '"' or c == "'" then
-      add("string", short_string_end(source, position))
-    elseif c:find("[%a_]") then
-      local name = source:match("^[%w_]+", position)
-      add(KEYWORDS[name] and "keyword" or "name", position + #name - 1)
-    elseif c:find("%d") or source:find("^%.%d", position) then
-      local _, last = source:find("^[%w%.]*", position)
-      -- An exponent's sign belongs to the number: 1e-5, 0x1p+4.
-      while source:find("^[eEpP][%+%-]%d", last) do _, last = source:find("^[%w%.]*", last + 2) end
-      add("number", last)
-    else
-      add("punct", position + #operator_at(source, position) - 1)
-    end
-  end
-  return tokens
-end
 
 local function is_punct(token, text)
   return token ~= nil and token.kind == "punct" and token.text == text
@@ -123,8 +31,10 @@ local function expression_end(tokens, i)
       elseif (text == "," or text == ";") and depth == 0 then
         return i
       end
-    elseif token.kind == "keyword" then
-      if BLOCK_OPENERS[text] then depth = depth + 1 elseif BLOCK_CLOSERS[text] then depth = depth - 1 end
+    elseif lua_tokens.opens_block(token) then
+      depth = depth + 1
+    elseif lua_tokens.closes_block(token) then
+      depth = depth - 1
     end
     i = i + 1
   end
@@ -205,14 +115,12 @@ end
 local function returned_constructor(tokens)
   local depth, found = 0, nil
   for i, token in ipairs(tokens) do
-    if token.kind == "keyword" then
-      if BLOCK_OPENERS[token.text] then
-        depth = depth + 1
-      elseif BLOCK_CLOSERS[token.text] then
-        depth = depth - 1
-      elseif token.text == "return" and depth == 0 and is_punct(tokens[i + 1], "{") then
-        found = i + 1
-      end
+    if lua_tokens.opens_block(token) then
+      depth = depth + 1
+    elseif lua_tokens.closes_block(token) then
+      depth = depth - 1
+    elseif token.kind == "keyword" and token.text == "return" and depth == 0 and is_punct(tokens[i + 1], "{") then
+      found = i + 1
     end
   end
   return found
@@ -230,7 +138,7 @@ local function tokens_of(path)
   file:close()
   -- loadfile skips a first line starting with "#", so the lines count
   -- the same either way as long as its newline stays.
-  cached = tokenize((source:gsub("^#[^\n]*", "")))
+  cached = lua_tokens.tokenize((source:gsub("^#[^\n]*", "")))
   cache[path] = cached
   return cached
 end

@@ -15,121 +15,17 @@
 -- debug.getinfo lines stay those of the file. A call `f{...}` stays a call
 -- because `f(...)` is one too. When the tokenizer cannot match the
 -- brackets, the file runs unchanged and no lines are known.
+local lua_tokens = require("mnem.lua_tokens")
+
 local M = {}
 
 -- The local name the rewritten chunk gives the recording function.
 local MARK = "__mnem_scenario_mark"
 
-local KEYWORDS = {}
-for word in ([[and break do else elseif end false for function goto if in local nil not or repeat return then
-  true until while]]):gmatch("%a+") do
-  KEYWORDS[word] = true
-end
-
--- Operators of two or three characters, so that "==" is not read as "=".
-local OPERATORS = { "...", "==", "~=", "<=", ">=", "..", "::", "//", "<<", ">>" }
-
 -- Tables made by a constructor of a loaded scenario: table -> { line =,
 -- fields = { [key] = line } }. Weak keys, so it never keeps a scenario alive.
 local positions = setmetatable({}, { __mode = "k" })
 
-local function count_newlines(text, first, last)
-  local _, count = text:sub(first, last):gsub("\n", "")
-  return count
-end
-
--- Returns the position of the last character of the long bracket that
--- opens at POSITION with LEVEL "=" signs, or the end of SOURCE when it is
--- not closed (load() then reports the syntax error).
-local function long_bracket_end(source, position, level)
-  local _, last = source:find("]" .. level .. "]", position, true)
-  return last or #source
-end
-
--- Returns the position of the closing quote of the short string opening
--- at POSITION, or the end of its line when it is not closed.
-local function short_string_end(source, position)
-  local quote = source:sub(position, position)
-  local i = position + 1
-  while i <= #source do
-    local c = source:sub(i, i)
-    if c == "\\" then
-      i = i + 2
-    elseif c == quote or c == "\n" then
-      return i
-    else
-      i = i + 1
-    end
-  end
-  return #source
-end
-
--- Returns the position of the last character of the numeral at POSITION,
--- exponent signs included ("1e-5", "0x1p+4").
-local function numeral_end(source, position)
-  local i = position
-  while i <= #source do
-    local c = source:sub(i, i)
-    local previous = source:sub(i - 1, i - 1)
-    if c:find("[%w%.]") or (c:find("[%+%-]") and previous:find("[eEpP]") and i > position) then
-      i = i + 1
-    else
-      break
-    end
-  end
-  return i - 1
-end
-
-local function operator_at(source, position)
-  for _, op in ipairs(OPERATORS) do
-    if source:sub(position, position + #op - 1) == op then return op end
-  end
-  return source:sub(position, position)
-end
-
--- Splits Lua SOURCE into tokens { kind, text, line, first, last }, with
--- kind "name", "keyword", "string", "number" or "punct". Comments and
--- white space are skipped.
-local function tokenize(source)
-  local tokens, position, line = {}, 1, 1
-  local function add(kind, first, last)
-    tokens[#tokens + 1] = { kind = kind, text = source:sub(first, last), line = line, first = first, last = last }
-    line = line + count_newlines(source, first, last)
-    position = last + 1
-  end
-  while position <= #source do
-    local c = source:sub(position, position)
-    if c == "\n" then
-      line = line + 1
-      position = position + 1
-    elseif c:find("%s") then
-      position = position + 1
-    elseif source:sub(position, position + 1) == "--" then
-      local level = source:match("^%-%-%[(=*)%[", position)
-      local last = level and long_bracket_end(source, position, level)
-        or (source:find("\n", position, true) or #source + 1) - 1
-      line = line + count_newlines(source, position, last)
-      position = last + 1
-    elseif source:find("^%[=*%[", position) then
-      add("string", position, long_bracket_end(source, position, source:match("^%[(=*)%[", position)))
-    elseif c == '"' or c == "'" then
-      add("string", position, short_string_end(source, position))
-    elseif c:find("[%a_]") then
-      local name = source:match("^[%w_]+", position)
-      add(KEYWORDS[name] and "keyword" or "name", position, position + #name - 1)
-    elseif c:find("%d") or (c == "." and source:find("^%.%d", position)) then
-      add("number", position, numeral_end(source, position))
-    else
-      add("punct", position, position + #operator_at(source, position) - 1)
-    end
-  end
-  return tokens
-end
-
--- Keywords that open a block closed by `end` (`while` and `for` open
--- theirs with `do`), and by `until` for `repeat`.
-local BLOCK_OPENERS = { ["function"] = true, ["if"] = true, ["do"] = true, ["repeat"] = true }
-local BLOCK_CLOSERS = { ["end"] = true, ["until"] = true }
 local CLOSING = { ["}"] = "{", [")"] = "(", ["]"] = "[" }
 
 -- Records in CONSTRUCTOR the line of the field that starts at token I.
@@ -146,7 +42,10 @@ end
 -- Returns SOURCE with every table constructor wrapped in a call of MARK,
 -- or nil when its brackets and blocks do not match.
 local function instrument(source)
-  local tokens = tokenize(source)
+  -- With these options a short string ends at the end of its line, and a
+  -- sign after an exponent letter belongs to the numeral even when no
+  -- digit follows (mnem.lua_tokens names the valid Lua this misreads).
+  local tokens = lua_tokens.tokenize(source, { newline_ends_string = true, any_exponent_sign = true })
   local before, after, stack = {}, {}, {}
   for i, token in ipairs(tokens) do
     local top = stack[#stack]
@@ -166,9 +65,9 @@ local function instrument(source)
       if punct == "}" then after[token.last] = (",{%s}))"):format(table.concat(open.fields, ",")) end
     elseif (punct == "," or punct == ";") and top and top.opener == "{" then
       top.expect_field = true
-    elseif token.kind == "keyword" and BLOCK_OPENERS[token.text] then
+    elseif lua_tokens.opens_block(token) then
       stack[#stack + 1] = { opener = "block" }
-    elseif token.kind == "keyword" and BLOCK_CLOSERS[token.text] then
+    elseif lua_tokens.closes_block(token) then
       local open = table.remove(stack)
       if not open or open.opener ~= "block" then return nil end
     end
