@@ -23,8 +23,6 @@ local OPERATORS = { "...", "==", "~=", "<=", ">=", "..", "::", "//", "<<", ">>" 
 local BLOCK_OPENERS = { ["function"] = true, ["if"] = true, ["do"] = true, ["repeat"] = true }
 local BLOCK_CLOSERS = { ["end"] = true, ["until"] = true }
 
-local OPTION_NAMES = { newline_ends_string = true, any_exponent_sign = true }
-
 local function count_newlines(source, first, last)
   local _, count = source:sub(first, last):gsub("\n", "")
   return count
@@ -40,16 +38,15 @@ end
 -- Returns the position of the closing quote of the short string opened at
 -- POSITION, or the end of SOURCE when unclosed. A backslash escapes the
 -- character after it, so an escaped quote or newline belongs to the
--- string. With NEWLINE_ENDS, an unescaped newline ends the string instead,
--- and its position is returned.
-local function short_string_end(source, position, newline_ends)
+-- string.
+local function short_string_end(source, position)
   local quote = source:sub(position, position)
   local i = position + 1
   while i <= #source do
     local c = source:sub(i, i)
     if c == "\\" then
       i = i + 2
-    elseif c == quote or (newline_ends and c == "\n") then
+    elseif c == quote then
       return i
     else
       i = i + 1
@@ -60,9 +57,9 @@ end
 
 -- Returns the position of the last character of the numeral at POSITION.
 -- A sign after an exponent letter belongs to the numeral ("1e-5",
--- "0x1p+4") when a digit follows it, or always with ANY_SIGN.
-local function numeral_end(source, position, any_sign)
-  local exponent = any_sign and "^[eEpP][%+%-]" or "^[eEpP][%+%-]%d"
+-- "0x1p+4") when a digit follows it.
+local function numeral_end(source, position)
+  local exponent = "^[eEpP][%+%-]%d"
   local _, last = source:find("^[%w%.]*", position)
   while source:find(exponent, last) do
     _, last = source:find("^[%w%.]*", last + 2)
@@ -77,41 +74,16 @@ local function operator_at(source, position)
   return source:sub(position, position)
 end
 
-local function check_options(options)
-  if options == nil then return {} end
-  if type(options) ~= "table" then
-    error(("lua_tokens.tokenize: options must be a table, got %s"):format(type(options)), 3)
-  end
-  for key in pairs(options) do
-    if not OPTION_NAMES[key] then
-      error(("lua_tokens.tokenize: unknown option %s (expected newline_ends_string or any_exponent_sign)")
-        :format(tostring(key)), 3)
-    end
-  end
-  return options
-end
-
 --- Splits the Lua SOURCE into a list of tokens { kind, text, line, first,
 -- last }. KIND is "name", "keyword", "string", "number" or "punct" (an
 -- operator or bracket of one to three characters). TEXT is the token as
 -- written, quotes and brackets of a string included. LINE is the line the
 -- token starts on, and FIRST and LAST are the byte positions of its first
 -- and last characters in SOURCE. Comments and white space make no tokens.
---
--- OPTIONS (optional) switches on the scanning that sim.scenario_lines uses:
---   newline_ends_string: an unescaped newline ends a short string and is
---     the last character of its token. Without it, an unclosed short
---     string runs to the end of SOURCE.
---   any_exponent_sign: a "+" or "-" after e, E, p or P in a numeral always
---     belongs to the numeral. Without it, only when a digit follows.
--- NOTE: both options misread some valid Lua. With newline_ends_string, a
--- newline after the escape "\z", or after a backslash and a carriage
--- return, ends the string early. With any_exponent_sign, a hexadecimal
--- numeral ending in e or E takes in the first "-" of a comment right after
--- it ("0xe--x"), so the comment is read as code.
--- Raises when OPTIONS is not a table or has an unknown key.
-function M.tokenize(source, options)
-  options = check_options(options)
+-- Invalid Lua gives tokens too: an unclosed string or long bracket runs to
+-- the end of SOURCE, and callers that match brackets then find them
+-- unmatched.
+function M.tokenize(source)
   local tokens, position, line = {}, 1, 1
   local function add(kind, last)
     tokens[#tokens + 1] = { kind = kind, text = source:sub(position, last), line = line, first = position, last = last }
@@ -133,12 +105,12 @@ function M.tokenize(source, options)
     elseif source:find("^%[=*%[", position) then
       add("string", long_bracket_end(source, position, source:match("^%[(=*)%[", position)))
     elseif c == '"' or c == "'" then
-      add("string", short_string_end(source, position, options.newline_ends_string))
+      add("string", short_string_end(source, position))
     elseif c:find("[%a_]") then
       local name = source:match("^[%w_]+", position)
       add(KEYWORDS[name] and "keyword" or "name", position + #name - 1)
     elseif c:find("%d") or source:find("^%.%d", position) then
-      add("number", numeral_end(source, position, options.any_exponent_sign))
+      add("number", numeral_end(source, position))
     else
       add("punct", position + #operator_at(source, position) - 1)
     end

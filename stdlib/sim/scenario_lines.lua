@@ -42,10 +42,7 @@ end
 -- Returns SOURCE with every table constructor wrapped in a call of MARK,
 -- or nil when its brackets and blocks do not match.
 local function instrument(source)
-  -- With these options a short string ends at the end of its line, and a
-  -- sign after an exponent letter belongs to the numeral even when no
-  -- digit follows (mnem.lua_tokens names the valid Lua this misreads).
-  local tokens = lua_tokens.tokenize(source, { newline_ends_string = true, any_exponent_sign = true })
+  local tokens = lua_tokens.tokenize(source)
   local before, after, stack = {}, {}, {}
   for i, token in ipairs(tokens) do
     local top = stack[#stack]

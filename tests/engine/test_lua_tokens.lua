@@ -1,15 +1,12 @@
 -- mnem.lua_tokens splits Lua source into tokens with their lines and byte
--- positions, for mnem.source_lines (default scanning) and
--- sim.scenario_lines (newline_ends_string and any_exponent_sign).
+-- positions, for mnem.source_lines and sim.scenario_lines.
 local t = require("t")
 local lua_tokens = require("mnem.lua_tokens")
 
-local SCENARIO_OPTIONS = { newline_ends_string = true, any_exponent_sign = true }
-
 -- Returns the tokens of SOURCE as "kind text line" strings.
-local function summary(source, options)
+local function summary(source)
   local list = {}
-  for _, token in ipairs(lua_tokens.tokenize(source, options)) do
+  for _, token in ipairs(lua_tokens.tokenize(source)) do
     list[#list + 1] = ("%s %s %d"):format(token.kind, token.text, token.line)
   end
   return list
@@ -59,19 +56,15 @@ t.test("comments of both kinds", function()
 end)
 
 t.test("escaped quotes in short strings", function()
-  for _, options in ipairs({ {}, SCENARIO_OPTIONS }) do
-    t.eq(summary([["a\"b" c]], options), { [[string "a\"b" 1]], "name c 1" })
-    t.eq(summary([['it\'s' c]], options), { [[string 'it\'s' 1]], "name c 1" })
-    t.eq(summary([["a\\" c]], options), { [[string "a\\" 1]], "name c 1" }, "escaped backslash before the quote")
-    t.eq(summary([["it's" 'say "x"' c]], options), { [[string "it's" 1]], [[string 'say "x"' 1]], "name c 1" },
-      "the other quote inside")
-  end
+  t.eq(summary([["a\"b" c]]), { [[string "a\"b" 1]], "name c 1" })
+  t.eq(summary([['it\'s' c]]), { [[string 'it\'s' 1]], "name c 1" })
+  t.eq(summary([["a\\" c]]), { [[string "a\\" 1]], "name c 1" }, "escaped backslash before the quote")
+  t.eq(summary([["it's" 'say "x"' c]]), { [[string "it's" 1]], [[string 'say "x"' 1]], "name c 1" },
+    "the other quote inside")
 end)
 
 t.test("escaped newlines in short strings", function()
-  for _, options in ipairs({ {}, SCENARIO_OPTIONS }) do
-    t.eq(summary('x = "a\\\nb" y', options), { "name x 1", "punct = 1", 'string "a\\\nb" 1', "name y 2" })
-  end
+  t.eq(summary('x = "a\\\nb" y'), { "name x 1", "punct = 1", 'string "a\\\nb" 1', "name y 2" })
   t.eq(summary('"a\\z\n  b" y'), { 'string "a\\z\n  b" 1', "name y 2" }, "\\z before a newline")
 end)
 
@@ -83,17 +76,13 @@ t.test("numerals with exponents", function()
 end)
 
 t.test("exponent sign without a digit", function()
-  t.eq(summary("0xe+x"), { "number 0xe 1", "punct + 1", "name x 1" }, "default scanning")
-  t.eq(summary("0xe+x", SCENARIO_OPTIONS), { "number 0xe+x 1" }, "any_exponent_sign")
+  t.eq(summary("0xe+x"), { "number 0xe 1", "punct + 1", "name x 1" })
+  t.eq(summary("0xe--comment\ny"), { "number 0xe 1", "name y 2" }, "a comment right after a numeral")
 end)
 
 t.test("unclosed short string", function()
   local source = "a = 'open\nb = { 1 }\n"
   t.eq(summary(source), { "name a 1", "punct = 1", "string 'open\nb = { 1 }\n 1" }, "runs to the end of the source")
-  t.eq(summary(source, SCENARIO_OPTIONS), { "name a 1", "punct = 1", "string 'open\n 1", "name b 2", "punct = 2",
-    "punct { 2", "number 1 2", "punct } 2" }, "newline_ends_string ends it at its line")
-  local tokens = lua_tokens.tokenize(source, SCENARIO_OPTIONS)
-  t.eq(tokens[3].last, 10, "the newline is the string's last character")
   t.eq(summary('x "abc\\'), { "name x 1", 'string "abc\\ 1' }, "backslash at the end of the source")
 end)
 
@@ -118,12 +107,6 @@ t.test("block keywords", function()
   t.eq(opens, { "function", "if", "do", "repeat" })
   t.eq(closes, { "end", "until" })
   t.eq(lua_tokens.opens_block({ kind = "string", text = "do" }), false, "only keywords open blocks")
-end)
-
-t.test("invalid options raise", function()
-  t.raises(function() lua_tokens.tokenize("x", { newline_ends_strings = true }) end,
-    "unknown option newline_ends_strings")
-  t.raises(function() lua_tokens.tokenize("x", "line") end, "options must be a table, got string")
 end)
 
 return t.done()
