@@ -505,9 +505,11 @@ end
 
 local function write_ready_file(path, info)
   local temp = path .. ".tmp." .. sys.getpid()
-  local f, err = io.open(temp, "w")
+  os.remove(temp)
+  -- Mode 0600: the file holds the scenario's access keys.
+  local f, err = sys.open_record(temp)
   if not f then error(errors.new{ kind = "sim", code = "ReadyFile", message = "cannot write " .. tostring(err) }) end
-  f:write(encode_ready_info(info), "\n")
+  f:write(encode_ready_info(info) .. "\n")
   f:close()
   local ok, rename_error = os.rename(temp, path)
   if not ok then

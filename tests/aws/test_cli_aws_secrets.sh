@@ -1,7 +1,8 @@
 # mnem aws masks secret values in its output whatever characters they hold:
 # a PEM key (newlines, "/", "+") with a quote and a backslash read back as
 # a SecureString, and a Secrets Manager password with "/" and "\", printed
-# whole or picked out with --query. Runs against `mnem sim serve`.
+# whole or picked out with --query. Runs against `mnem sim serve`, whose
+# ready file holds the scenario's keys and so is readable by its owner only.
 . tests/lib/t.sh
 
 DIR=$(mktemp -d)
@@ -9,6 +10,7 @@ echo 'return {}' >"$DIR/scenario.lua"
 . tests/lib/sim_cli.sh
 trap '[ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null; rm -rf "$DIR"' EXIT
 sim_start || { t_fail "simulator starts" "$(tail -n 5 "$DIR/sim.log")"; t_done; exit 1; }
+check "the ready file, which holds the keys, is mode 0600" test "$(stat -c %a "$DIR/ready.json")" = 600
 
 json() { python3 -c 'import json, sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' "$@"; }
 
