@@ -128,5 +128,12 @@ t.test("report json has retried counts", function()
   t.eq(math.tointeger(found.retried), 2)
 end)
 
+t.test("show names the retries of a call", function()
+  local shown = sim_process.sh(("%s show last --state-dir %s/state"):format(sim_process.MNEM, dir))
+  t.contains(shown, "aws.ssm.describe_parameters error in ")
+  t.contains(shown, " after 2 retries (ThrottlingException, ThrottlingException): ")
+  t.not_contains(shown, SECRET)
+end)
+
 sim_process.stop_all()
 return t.done()

@@ -63,7 +63,14 @@ local FORMAT = {
     return text
   end,
   primitive = function(e)
-    return ("%s %s in %s%s"):format(e.name, e.status or "?", duration.format(e.duration),
+    local retries = math.tointeger(e.retries) or 0
+    local codes = {}
+    for _, r in ipairs(type(e.retried) == "table" and e.retried or {}) do
+      if type(r) == "table" and r.code ~= nil then codes[#codes + 1] = tostring(r.code) end
+    end
+    local retried = retries > 0 and (" after %d retr%s%s"):format(retries, retries == 1 and "y" or "ies",
+      #codes > 0 and (" (" .. table.concat(codes, ", ") .. ")") or "") or ""
+    return ("%s %s in %s%s%s"):format(e.name, e.status or "?", duration.format(e.duration), retried,
       e.error and (": " .. error_line(e)) or "")
   end,
   would = function(e) return "would: " .. tostring(e.description) .. " " .. (compact(e.fields) or "") end,
