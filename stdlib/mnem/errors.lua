@@ -9,9 +9,9 @@
 --              "ConnectionRefused", "Timeout", ...
 --   message    one human line
 --   retryable  boolean: whether retrying the same call may succeed
---   where      "FILE:LINE" of the playbook line (or the line of the user's
---              own module) that was running when the error was made, when
---              one was; set by M.new
+--   where      "FILE:LINE" of the playbook line, or of the user's own
+--              module, that was running when the error was made. Set by
+--              M.new, and nil when no such line was running
 -- Kinds add their own fields (http_status, request_id, service, operation,
 -- sqlstate, detail, hint, url, stage, exit_status, ...).
 local misuse = require("mnem.misuse")

@@ -83,7 +83,7 @@ end
 -- The variables a rehearsal (`mnem run --sim`) sets to keep programs on
 -- loopback: the proxy variables aim every other host at a closed loopback
 -- port. A child of a rehearsal always gets the rehearsal's values, whatever
--- OPTIONS.env says, so env = { HTTPS_PROXY = ... } or env_replace cannot
+-- OPTIONS.env sets, so env = { HTTPS_PROXY = ... } or env_replace cannot
 -- take it off loopback.
 local REHEARSAL_VARIABLES = {
   "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "NO_PROXY", "no_proxy",

@@ -54,10 +54,10 @@ local function chunk_name(source)
 end
 
 --- Returns where the function calling this one was called from outside
--- mnem's standard library: "FILE:LINE" of the nearest such Lua function,
--- followed by ", called from FILE:LINE" for up to two of its own callers
--- outside the library (a playbook line calling the user's module). Returns
--- nil when there is none.
+-- mnem's standard library, or nil when there is no such caller. The text
+-- is "FILE:LINE" of the nearest such Lua function. Up to two of its own
+-- callers outside the library follow as ", called from FILE:LINE", so a
+-- user's module line comes with the playbook line that called it.
 function M.position()
   local places = {}
   -- Level 3 inside outside_level is the caller of the function calling

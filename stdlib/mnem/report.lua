@@ -138,7 +138,7 @@ end
 -- Adds the RETRIES failed attempts of primitive event E, retried by the
 -- AWS client, to the problems solved: one entry per step and call name,
 -- counted by error code, kept at the place of the first such call. BY_KEY
--- holds the entries made so far.
+-- contains the entries made so far.
 local function add_client_retries(by_key, problems, e, retries)
   local key = tostring(e.step) .. "\0" .. tostring(e.name)
   local entry = by_key[key]

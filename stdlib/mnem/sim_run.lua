@@ -177,10 +177,11 @@ end
 
 -- A guard is a shell started beside the rehearsal that outlives mnem when
 -- mnem is killed without a chance to clean up (SIGKILL, the OOM killer).
--- It polls for mnem's process once a second; when it is gone, the guard
--- runs DIR/abandoned.sh, which mnem keeps listing what to stop (the
--- simulator's process group, the PostgreSQL server), and removes DIR. On
--- a normal exit mnem kills the guard first and cleans up itself.
+-- It checks once a second that mnem's process still exists. When it is
+-- gone, the guard runs DIR/abandoned.sh and removes DIR. mnem keeps that
+-- script listing what to stop: the simulator's process group and the
+-- PostgreSQL server. On a normal exit mnem stops the guard and cleans up
+-- itself.
 local GUARD_SCRIPT = [[
 parent=$1 dir=$2
 while kill -0 "$parent" 2>/dev/null; do sleep 1; done
@@ -261,7 +262,7 @@ function M.with_simulator(playbook_path, options, fn)
       write_abandoned_script(dir, nil, { dir = pg_dir, stop_argv = stop_argv })
     end }
     -- When the binary was replaced after mnem started (a rebuild), the
-    -- link names a deleted file and has no real path; executing the link
+    -- link names a deleted file, so it has no real path. Executing the link
     -- itself still starts this same program.
     local self_path = sys.realpath("/proc/self/exe") or "/proc/self/exe"
     local ready_file, log_file = dir .. "/ready.json", options.sim_log or (dir .. "/simulator.log")

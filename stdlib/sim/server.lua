@@ -506,7 +506,7 @@ end
 local function write_ready_file(path, info)
   local temp = path .. ".tmp." .. sys.getpid()
   os.remove(temp)
-  -- Mode 0600: the file holds the scenario's access keys.
+  -- Mode 0600, because the file contains the scenario's access keys.
   local f, err = sys.open_record(temp)
   if not f then error(errors.new{ kind = "sim", code = "ReadyFile", message = "cannot write " .. tostring(err) }) end
   f:write(encode_ready_info(info) .. "\n")

@@ -1,8 +1,9 @@
-# mnem aws masks secret values in its output whatever characters they hold:
-# a PEM key (newlines, "/", "+") with a quote and a backslash read back as
-# a SecureString, and a Secrets Manager password with "/" and "\", printed
-# whole or picked out with --query. Runs against `mnem sim serve`, whose
-# ready file holds the scenario's keys and so is readable by its owner only.
+# mnem aws masks secret values in its output whatever characters they
+# contain. The cases are a PEM key (newlines, "/", "+") with a quote and a
+# backslash, read back as a SecureString, and a Secrets Manager password
+# with "/" and "\", printed whole or picked out with --query. The tests run
+# against `mnem sim serve`. Its ready file contains the scenario's keys,
+# so only its owner may read it.
 . tests/lib/t.sh
 
 DIR=$(mktemp -d)

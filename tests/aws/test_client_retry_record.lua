@@ -43,7 +43,7 @@ local out, status = sim_process.sh(("env SIM_ENDPOINT=%s %s run %s/p.lua --state
 local record_text = sim_process.sh("cat " .. dir .. "/state/runs/*.jsonl")
 local sim_log = t.read_file(sim.log)
 
--- Counts the throttled answers to OPERATION in the simulator's log.
+-- Counts the throttled responses to OPERATION in the simulator's log.
 local function throttled(operation)
   local n = 0
   for line in sim_log:gmatch("[^\n]+") do

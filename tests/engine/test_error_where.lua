@@ -1,7 +1,7 @@
 -- Errors from the outside world (a program that cannot run, an SQL error,
--- a timeout) carry `where`: the playbook line running when the error was
--- made, or the line of the user's own module followed by the playbook
--- line that called it. The final message shows it under the error, the
+-- a timeout) carry `where`. It is the playbook line running when the error
+-- was made, or the line of the user's own module followed by the playbook
+-- line that called it. The final message prints it under the error, the
 -- record keeps it, and the report adds it to the problem.
 local t = require("t")
 local h = require("engine_helpers")

@@ -215,10 +215,10 @@ function M.main(args)
     if not searched then usage_error("--query: " .. tostring(value)) end
     result, shape = value, nil
   end
-  -- Secrets are masked in the values before they are encoded: this
-  -- printer escapes differently from cjson (it leaves "/" alone), so a
-  -- secret with a "/" and a quote or newline would not match any encoded
-  -- form that secret.mark knows. The text is masked again as a backstop.
+  -- Secrets are masked in the values before they are encoded, because
+  -- this printer escapes differently from cjson (it leaves "/" alone). A
+  -- secret with a "/" and a quote or newline would then match no encoded
+  -- form that secret.mark registers. The text is masked again after.
   io.stdout:write(secret.redact(M.to_json(secret.redact_value(result), svc.model, shape)), "\n")
   return cli.EXIT.ok
 end

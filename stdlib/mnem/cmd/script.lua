@@ -3,7 +3,7 @@
 -- For one-off tasks that need mnem's clients without the steps, records
 -- and rollbacks of a playbook (`require("aws")`, `require("pg")`),
 -- and for the test suite and the benchmarks. The file's folder and
--- MNEM_PATH are on the module search path, and the global `arg` holds
+-- MNEM_PATH are on the module search path, and the global `arg` contains
 -- ARGS. The file's return value, if an integer, is the exit status.
 local paths = require("mnem.paths")
 
