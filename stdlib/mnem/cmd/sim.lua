@@ -144,6 +144,9 @@ function M.main(args)
   })
   -- NOTE: a simulator killed with SIGKILL leaves this folder behind.
   if scenario_dir then
+    -- SIGTERM and SIGINT are how the simulator is stopped, and a pending
+    -- signal would make exec.run raise instead of removing the folder.
+    sys.clear_signal()
     exec.run({ "rm", "-rf", scenario_dir }, { stream = false, read_only = true, check = false })
   end
   if not ok then
