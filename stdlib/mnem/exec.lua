@@ -146,12 +146,16 @@ local function stream_lines(state, chunk, label, fields)
   end
 end
 
+-- Returns the last line of TEXT that contains a letter, else its last
+-- line that is not blank. A program's last line is often a marker under
+-- the error, such as psql's "^" below the failing position.
 local function last_line(text)
-  local tail
+  local tail, worded
   for line in text:gmatch("[^\n]+") do
     if line:match("%S") then tail = line end
+    if line:match("%a") then worded = line end
   end
-  return tail
+  return worded or tail
 end
 
 local function stop_child(child)

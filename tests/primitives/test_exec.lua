@@ -92,6 +92,17 @@ t.test("exec.shell runs a pipeline", function()
   t.eq(exec.shell("echo abc | tr a-z A-Z").stdout, "ABC\n")
 end)
 
+t.test("exit error quotes a worded line", function()
+  local err = t.raises(function()
+    exec{ "sh", "-c", "echo 'ERROR: relation \"markers\" does not exist' >&2; echo '       ^' >&2; exit 1",
+          stream = false }
+  end)
+  t.eq(err.code, "ExitStatus")
+  t.contains(err.message, 'exited with status 1: ERROR: relation "markers" does not exist')
+  local plain = t.raises(function() exec{ "sh", "-c", "echo '^' >&2; exit 2", stream = false } end)
+  t.contains(plain.message, "exited with status 2: ^", "no worded line: the last line")
+end)
+
 t.test("exec streams lines to the log", function()
   local path = t.tmpdir() .. "/log"
   local f = assert(io.open(path, "w"))
